@@ -1,0 +1,73 @@
+# shellcheck shell=bash
+# Private throwaway PostgreSQL for scripts/demo and scripts/test. Source it, then call `use_database`.
+#
+# When DATABASE_URL, MOLTENIRON_DATABASE_URL or PGHOST is set, that server is used as is. Otherwise a new
+# cluster is created in a temporary directory (initdb/pg_ctl, run as the `postgres` user when we are root,
+# since initdb refuses root), listening only on a Unix socket inside that directory, and stopped and
+# deleted when the script exits. The system's own cluster is never touched. Debian's `postgresql` package
+# is installed with apt-get when no server binaries are found.
+
+pg_bindir() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then
+        echo "$dir"
+        return 0
+    fi
+    command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
+}
+
+install_postgres() {
+    echo "molteniron: PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
+# Runs a command as the cluster's owner: ourselves, or `postgres` when we are root.
+as_pg_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_private_postgres() {
+    local bindir
+    bindir=$(pg_bindir) || true
+    if [ -z "$bindir" ]; then
+        install_postgres
+        bindir=$(pg_bindir)
+    fi
+    if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+        echo "molteniron: running as root needs a 'postgres' user to own the private cluster" >&2
+        return 1
+    fi
+    MOLTENIRON_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molteniron-pg.XXXXXX")
+    [ "$(id -u)" -eq 0 ] && chown postgres "$MOLTENIRON_PG_DIR"
+    chmod 755 "$MOLTENIRON_PG_DIR"
+    trap stop_private_postgres EXIT
+    as_pg_owner "$bindir/initdb" -D "$MOLTENIRON_PG_DIR/data" -U molteniron -A trust --no-sync >/dev/null
+    as_pg_owner "$bindir/pg_ctl" -D "$MOLTENIRON_PG_DIR/data" -l "$MOLTENIRON_PG_DIR/server.log" -w -s \
+        -o "-k $MOLTENIRON_PG_DIR -c listen_addresses='' -p 5432 -c fsync=off -c max_connections=200" start
+    export PGHOST="$MOLTENIRON_PG_DIR" PGPORT=5432 PGUSER=molteniron PGDATABASE=postgres
+    MOLTENIRON_PG_BINDIR=$bindir
+    echo "molteniron: private PostgreSQL running in $MOLTENIRON_PG_DIR" >&2
+}
+
+stop_private_postgres() {
+    if [ -n "${MOLTENIRON_PG_DIR:-}" ] && [ -d "$MOLTENIRON_PG_DIR/data" ]; then
+        as_pg_owner "$MOLTENIRON_PG_BINDIR/pg_ctl" -D "$MOLTENIRON_PG_DIR/data" -m immediate -s stop || true
+        rm -rf "$MOLTENIRON_PG_DIR"
+    fi
+}
+
+use_database() {
+    if [ -n "${DATABASE_URL:-}${MOLTENIRON_DATABASE_URL:-}${PGHOST:-}" ]; then
+        echo "molteniron: using the configured database server" >&2
+    else
+        start_private_postgres
+    fi
+}

@@ -1,0 +1,165 @@
+//! Operator commands: migrate, clean, maintenance, status and history.
+
+use anyhow::Result;
+use diesel::Connection;
+use serde_json::json;
+
+use super::inventory::no_node;
+use super::{Ctx, invalid};
+use crate::cli::{Format, StatusArgs};
+use crate::config::parse_duration;
+use crate::db;
+use crate::error::Failure;
+use crate::output;
+use crate::store::{self, EventFilter};
+
+/// `migrate`: create or upgrade the schema.
+pub fn migrate(ctx: &Ctx) -> Result<()> {
+    let applied = ctx.with_db(db::migrate)?;
+    if applied.is_empty() {
+        eprintln!("molteniron: the schema is up to date");
+    } else {
+        eprintln!("molteniron: applied migrations {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+/// `clean NODE`: dirty → ready.
+pub fn clean(ctx: &Ctx, key: &str) -> Result<()> {
+    let format = ctx.format(&[Format::Human, Format::Json])?;
+    let node = ctx.with_db(|conn| {
+        conn.transaction(|conn| {
+            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
+            if node.state != "dirty" {
+                return Err(Failure::Conflict(format!(
+                    "node {} is {}, not dirty",
+                    node.name, node.state
+                ))
+                .into());
+            }
+            Ok::<_, anyhow::Error>(store::set_state(
+                conn,
+                node.id,
+                "ready",
+                None,
+                "clean",
+                json!({}),
+            )?)
+        })
+    })?;
+    output::node(&node, format)
+}
+
+/// `maintenance NODE --reason R [--force]` (reason given) or `maintenance NODE --off` (reason `None`).
+pub fn maintenance(ctx: &Ctx, key: &str, reason: Option<&str>, force: bool) -> Result<()> {
+    let format = ctx.format(&[Format::Human, Format::Json])?;
+    if let Some(reason) = reason {
+        if reason.trim().is_empty() || reason.chars().count() > 1000 || reason.contains('\0') {
+            return Err(invalid(
+                "the maintenance reason must be 1 to 1000 characters".to_owned(),
+            ));
+        }
+    }
+    let release_state = ctx.config.release_state.as_str();
+    let node = ctx.with_db(|conn| {
+        conn.transaction(|conn| {
+            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
+            let Some(reason) = reason else {
+                if node.state != "maintenance" {
+                    return Err(Failure::Conflict(format!(
+                        "node {} is {}, not in maintenance",
+                        node.name, node.state
+                    ))
+                    .into());
+                }
+                return Ok(store::set_state(
+                    conn,
+                    node.id,
+                    "ready",
+                    None,
+                    "maintenance_off",
+                    json!({}),
+                )?);
+            };
+            if let Some(owner) = &node.owner {
+                if !force {
+                    return Err(Failure::Conflict(format!(
+                        "node {} is allocated to {owner} (hint: --force releases it first)",
+                        node.name
+                    ))
+                    .into());
+                }
+                store::release(conn, owner, Some(node.id), release_state)?;
+            }
+            let detail = json!({"reason": reason});
+            Ok::<_, anyhow::Error>(store::set_state(
+                conn,
+                node.id,
+                "maintenance",
+                Some(reason),
+                "maintenance_on",
+                detail,
+            )?)
+        })
+    })?;
+    output::node(&node, format)
+}
+
+/// `status` and `status_baremetal`.
+pub fn status(ctx: &Ctx, args: &StatusArgs, baremetal: bool) -> Result<()> {
+    let format = match args.legacy_type {
+        Some(legacy) => legacy,
+        None => ctx.format(&[Format::Human, Format::Csv, Format::Json])?,
+    };
+    if format == Format::Env {
+        return Err(
+            Failure::Usage("status has no env output; use human, csv or json".into()).into(),
+        );
+    }
+    let (nodes, now) = ctx.with_db(|conn| {
+        let nodes = store::list_nodes(conn, args.pool.as_deref(), args.owner.as_deref())?;
+        Ok((nodes, store::server_now(conn)?))
+    })?;
+    output::status(&nodes, now, format, baremetal, args.show_secrets)
+}
+
+/// `history`.
+pub fn history(
+    ctx: &Ctx,
+    node: Option<&str>,
+    owner: Option<&str>,
+    since: Option<&str>,
+    limit: i64,
+) -> Result<()> {
+    let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
+    if limit < 1 {
+        return Err(invalid("--limit must be at least 1".to_owned()));
+    }
+    let since_micros = since
+        .map(parse_duration)
+        .transpose()?
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let events = ctx.with_db(|conn| {
+        let mut filter = EventFilter {
+            owner: owner.map(str::to_owned),
+            since_micros,
+            limit,
+            ..Default::default()
+        };
+        if let Some(key) = node {
+            match store::find_node(conn, key, false)? {
+                Some(found) => {
+                    filter.node_id = Some(found.id);
+                    filter.node_name = Some(found.name);
+                }
+                // A removed node: match its old name (or id).
+                None => match key.parse::<i64>() {
+                    Ok(id) => filter.node_id = Some(id),
+                    Err(_) => filter.node_name = Some(key.to_owned()),
+                },
+            }
+        }
+        Ok(store::list_events(conn, &filter)?)
+    })?;
+    output::events(&events, format)
+}

@@ -1,0 +1,155 @@
+//! One module per command family. Commands validate input, call `store` (which holds all SQL) inside the
+//! transactions they need, and hand results to `output`; notes for people go to stderr.
+
+mod admin;
+mod inventory;
+mod lease;
+
+use anyhow::Result;
+use diesel::PgConnection;
+
+use crate::cli::{Cli, Command, Format};
+use crate::config::{self, Config};
+use crate::db;
+use crate::error::Failure;
+
+/// What every command gets: the settings and a way to reach the database.
+pub struct Ctx {
+    url: String,
+    config: Config,
+    output: Option<Format>,
+}
+
+impl Ctx {
+    /// The output format asked for (human by default), if this command offers it.
+    pub fn format(&self, offered: &[Format]) -> Result<Format> {
+        let format = self.output.unwrap_or(Format::Human);
+        if offered.contains(&format) {
+            return Ok(format);
+        }
+        let name = |f: &Format| format!("{f:?}").to_lowercase();
+        let names: Vec<String> = offered.iter().map(name).collect();
+        Err(Failure::Usage(format!(
+            "this command has no -o {}; use {}",
+            name(&format),
+            names.join(" or ")
+        ))
+        .into())
+    }
+
+    /// Connects, runs `body`, and explains its error (an unmigrated database says so).
+    pub fn with_db<T>(&self, body: impl FnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
+        let mut conn = db::connect(&self.url, &self.config)?;
+        body(&mut conn).map_err(|e| db::explain(&mut conn, e))
+    }
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: &Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let ctx = Ctx {
+        url: config::database_url(cli.database_url.as_deref(), &config),
+        config,
+        output: cli.output,
+    };
+    match &cli.command {
+        Command::Migrate => admin::migrate(&ctx),
+        Command::Import { file, update } => inventory::import(&ctx, file, *update),
+        Command::Export => inventory::export(&ctx),
+        Command::Add(args) => inventory::add(&ctx, args),
+        Command::Allocate(args) => lease::allocate(&ctx, args),
+        Command::Release { owner, node } => lease::release(&ctx, owner, node.as_deref()),
+        Command::Renew { owner, lease } => lease::renew(&ctx, owner, lease.as_deref()),
+        Command::Reap { max_age } => lease::reap(&ctx, max_age.as_deref()),
+        Command::Clean { node } => admin::clean(&ctx, node),
+        Command::Maintenance {
+            node,
+            reason,
+            off,
+            force,
+        } => admin::maintenance(
+            &ctx,
+            node,
+            if *off { None } else { reason.as_deref() },
+            *force,
+        ),
+        Command::GetField { owner, field } => lease::get_field(&ctx, owner, field),
+        Command::SetField {
+            node,
+            field,
+            value,
+            legacy_type,
+            value_type,
+        } => inventory::set_field(&ctx, node, field, value, value_type.or(*legacy_type)),
+        Command::Status(args) => admin::status(&ctx, args, args.baremetal),
+        Command::StatusBaremetal(args) => admin::status(&ctx, args, true),
+        Command::History {
+            node,
+            owner,
+            since,
+            limit,
+        } => admin::history(
+            &ctx,
+            node.as_deref(),
+            owner.as_deref(),
+            since.as_deref(),
+            *limit,
+        ),
+        Command::Remove { node, force } => inventory::remove(&ctx, node, *force),
+        Command::DeleteDb { yes } => inventory::delete_db(&ctx, *yes),
+        Command::AddBaremetal {
+            name,
+            ipmi_ip,
+            ipmi_user,
+            ipmi_password,
+            allocation_pool,
+            port_hwaddr,
+            cpu_arch,
+            cpus,
+            ram_mb,
+            disk_gb,
+            node_pool,
+        } => {
+            let fields = [
+                ("ipmi_ip", ipmi_ip),
+                ("ipmi_user", ipmi_user),
+                ("ipmi_password", ipmi_password),
+                ("allocation_pool", allocation_pool),
+                ("port_hwaddr", port_hwaddr),
+                ("cpu_arch", cpu_arch),
+                ("cpus", cpus),
+                ("ram_mb", ram_mb),
+                ("disk_gb", disk_gb),
+            ]
+            .into_iter()
+            .chain(node_pool.as_ref().map(|pool| ("node_pool", pool)))
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.clone())));
+            inventory::add_legacy(&ctx, name, fields.collect())
+        }
+        Command::AddKeyvaluePairs {
+            name,
+            ipmi_ip,
+            allocation_pool,
+            pairs,
+        } => inventory::add_keyvalue_pairs(&ctx, name, ipmi_ip, allocation_pool, pairs),
+        Command::AddJsonBlob {
+            name,
+            ipmi_ip,
+            allocation_pool,
+            json,
+            node_pool,
+        } => inventory::add_json_blob(
+            &ctx,
+            name,
+            ipmi_ip,
+            allocation_pool,
+            json,
+            node_pool.as_deref(),
+        ),
+    }
+}
+
+/// Turns a validation message into an exit-1 error.
+fn invalid(message: String) -> anyhow::Error {
+    Failure::Invalid(message).into()
+}

@@ -1,0 +1,274 @@
+//! Configuration: the config file, which database to use, and duration parsing.
+//!
+//! Precedence for the database: `--database-url`, `MOLTENIRON_DATABASE_URL`, `DATABASE_URL`, the config
+//! file's `database_url`, and finally an empty connection string, which makes libpq apply its own defaults
+//! (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass, the local socket) exactly as psql does.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::Failure;
+
+/// The config file read when neither `--config` nor `MOLTENIRON_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/molteniron/config.yaml";
+
+/// Where a released or reaped node goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReturnState {
+    /// Straight back into the pool.
+    Ready,
+    /// Needs `molteniron clean` before reuse.
+    Dirty,
+}
+
+impl ReturnState {
+    /// The `nodes.state` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnState::Ready => "ready",
+            ReturnState::Dirty => "dirty",
+        }
+    }
+}
+
+/// The effective settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `database_url` from the file, if any.
+    pub database_url: Option<String>,
+    /// Lease length when `allocate`/`renew` are not given `--lease`.
+    pub max_lease: Duration,
+    /// Where `release` puts nodes.
+    pub release_state: ReturnState,
+    /// Where `reap` puts nodes.
+    pub reap_state: ReturnState,
+    /// How long to wait for the server to answer a connection attempt.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            max_lease: Duration::from_secs(6000),
+            release_state: ReturnState::Ready,
+            reap_state: ReturnState::Ready,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    database_url: Option<String>,
+    max_lease: Option<DurationValue>,
+    release_state: Option<ReturnState>,
+    reap_state: Option<ReturnState>,
+    connect_timeout: Option<DurationValue>,
+}
+
+/// A duration written as a number of seconds or as text such as "100m".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Seconds(u64),
+    Text(String),
+}
+
+impl DurationValue {
+    fn resolve(&self, key: &str) -> Result<Duration> {
+        match self {
+            DurationValue::Seconds(0) => {
+                Err(Failure::Invalid(format!("{key} must be positive")).into())
+            }
+            DurationValue::Seconds(secs) => Ok(Duration::from_secs(*secs)),
+            DurationValue::Text(text) => {
+                parse_duration(text).with_context(|| format!("reading {key}"))
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Loads the config file named by `explicit`, else `MOLTENIRON_CONFIG`, else [`DEFAULT_CONFIG_PATH`] when
+    /// it exists; with none of these, the defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => match std::env::var_os("MOLTENIRON_CONFIG").filter(|v| !v.is_empty()) {
+                Some(path) => Some(PathBuf::from(path)),
+                None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+            },
+        };
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        Config::from_yaml(&text).with_context(|| format!("reading config file {}", path.display()))
+    }
+
+    /// Parses a config file's text; unknown keys are an error.
+    pub fn from_yaml(text: &str) -> Result<Config> {
+        let mut config = Config::default();
+        if text.trim().is_empty() {
+            return Ok(config);
+        }
+        let file: ConfigFile =
+            serde_yaml::from_str(text).map_err(|e| Failure::Invalid(e.to_string()))?;
+        config.database_url = file.database_url;
+        if let Some(v) = &file.max_lease {
+            config.max_lease = v.resolve("max_lease")?;
+        }
+        if let Some(v) = &file.connect_timeout {
+            config.connect_timeout = v.resolve("connect_timeout")?;
+        }
+        if let Some(v) = file.release_state {
+            config.release_state = v;
+        }
+        if let Some(v) = file.reap_state {
+            config.reap_state = v;
+        }
+        Ok(config)
+    }
+}
+
+/// The connection string to hand to libpq, by the precedence in this module's doc; empty means libpq's
+/// own defaults.
+pub fn database_url(cli: Option<&str>, config: &Config) -> String {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    cli.map(str::to_owned)
+        .or_else(|| env("MOLTENIRON_DATABASE_URL"))
+        .or_else(|| env("DATABASE_URL"))
+        .or_else(|| config.database_url.clone())
+        .unwrap_or_default()
+}
+
+/// Every password that might appear in output: the one inside each connection string given (URL userinfo
+/// or a `password=` parameter, raw and percent-decoded) and `PGPASSWORD`.
+pub fn secrets<'a>(urls: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut found: Vec<String> = std::env::var("PGPASSWORD").into_iter().collect();
+    for url in urls {
+        if let Some(rest) = url.split_once("://").map(|(_, rest)| rest) {
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    found.push(password.to_owned());
+                }
+            }
+        }
+        for (_, tail) in url
+            .match_indices("password=")
+            .map(|(i, _)| url.split_at(i + 9))
+        {
+            let value = match tail.strip_prefix('\'') {
+                Some(quoted) => quoted.split('\'').next().unwrap_or_default(),
+                None => tail
+                    .split(['&', ' ', '\t', '\n'])
+                    .next()
+                    .unwrap_or_default(),
+            };
+            found.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = found.iter().filter_map(|s| percent_decode(s)).collect();
+    found.extend(decoded);
+    found.retain(|s| !s.is_empty());
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    found.dedup();
+    found
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let [b'%', hi, lo, ..] = bytes[i..] {
+            if let (Some(hi), Some(lo)) = (hex(hi), hex(lo)) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses a duration: a plain number of seconds ("6000") or humantime text ("100m", "1h 30m", "2days").
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let duration = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string())
+    } else {
+        humantime::parse_duration(text).map_err(|e| e.to_string())
+    }
+    .map_err(|e| {
+        Failure::Invalid(format!(
+            "invalid duration {text:?}: {e} (try 90m, 2h or 3600)"
+        ))
+    })?;
+    if duration.is_zero() {
+        return Err(
+            Failure::Invalid(format!("invalid duration {text:?}: must be positive")).into(),
+        );
+    }
+    if duration > Duration::from_secs(100 * 365 * 24 * 3600) {
+        return Err(
+            Failure::Invalid(format!("invalid duration {text:?}: longer than 100 years")).into(),
+        );
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("6000").unwrap(), Duration::from_secs(6000));
+        assert_eq!(parse_duration("100m").unwrap(), Duration::from_secs(6000));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn config_file_keys_and_defaults() {
+        let c = Config::from_yaml("max_lease: 100m\nrelease_state: dirty\nconnect_timeout: 3\n")
+            .unwrap();
+        assert_eq!(c.max_lease, Duration::from_secs(6000));
+        assert_eq!(c.release_state, ReturnState::Dirty);
+        assert_eq!(c.reap_state, ReturnState::Ready);
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert!(Config::from_yaml("max_lease: 10m\nmaxlease: 3\n").is_err());
+        assert!(Config::from_yaml("release_state: allocated\n").is_err());
+    }
+
+    #[test]
+    fn secrets_found_in_urls_and_keyword_strings() {
+        let s = secrets([
+            "postgres://u:s3cr%40t@h/db",
+            "host=h password='pw x' user=u",
+            "postgres://h/db?password=qp&x=1",
+        ]);
+        for want in ["s3cr%40t", "s3cr@t", "pw x", "qp"] {
+            assert!(s.iter().any(|x| x == want), "{want} missing from {s:?}");
+        }
+    }
+}

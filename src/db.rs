@@ -1,0 +1,136 @@
+//! Connecting to PostgreSQL, the embedded migrations, and what database errors mean for the user.
+//!
+//! Connections are opened lazily by the commands that need one. Session settings go into the connection
+//! string (libpq sends them in the start-up packet), so they cost no extra round trip.
+
+use anyhow::{Context, Result};
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Config;
+use crate::error::Failure;
+
+/// The schema migrations, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Key of the advisory lock that serialises concurrent `migrate` runs (any constant unique to molteniron).
+const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
+
+/// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
+/// defaults). Settings the user wrote themselves win.
+pub fn conninfo(url: &str, config: &Config) -> String {
+    let mut params = vec![("fallback_application_name", "molteniron".to_owned())];
+    if !url.contains("connect_timeout=") {
+        params.push((
+            "connect_timeout",
+            config.connect_timeout.as_secs().max(1).to_string(),
+        ));
+    }
+    let is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let mut out = url.to_owned();
+    for (key, value) in params {
+        if is_uri {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{key}={value}"));
+        } else {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&format!("{key}={value}"));
+        }
+    }
+    out
+}
+
+/// Opens a connection; failure is [`Failure::Unreachable`] (exit 5) with libpq's reason.
+pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
+    PgConnection::establish(&conninfo(url, config)).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason.trim().replace('\n', " ");
+        Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
+    })
+}
+
+/// Applies every pending migration, holding an advisory lock so that hosts running `migrate` at the same
+/// time take turns. Returns the versions applied (empty when the schema was already current).
+pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
+        .execute(conn)
+        .context("waiting for the migration lock")?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| anyhow::anyhow!("{e}"));
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
+        .execute(conn);
+    let applied = applied.context("applying migrations")?;
+    unlocked.context("releasing the migration lock")?;
+    Ok(applied)
+}
+
+/// Whether a database error means the connection is gone (server down, restarted, or our session
+/// terminated): the job may retry, exit 5.
+pub fn is_connection_lost(err: &DbError) -> bool {
+    match err {
+        DbError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DbError::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "server closed the connection",
+                "terminating connection",
+                "no connection to the server",
+                "could not receive data from server",
+                "could not send data to server",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "connection to server was lost",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// Explains a failed command: when a table or column is missing and migrations are pending, the real
+/// problem is an unmigrated database, so say that (with the fix) instead of PostgreSQL's message.
+pub fn explain(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
+    let missing_relation = err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<DbError>(), Some(DbError::DatabaseError(_, info)) if info.message().contains("does not exist"))
+    });
+    if missing_relation && matches!(is_behind(conn), Ok(true)) {
+        return Failure::Invalid(
+            "the database has not been migrated to this molteniron's schema (hint: run `molteniron migrate`)"
+                .to_owned(),
+        )
+        .into();
+    }
+    err
+}
+
+/// Whether this binary has migrations the database lacks. Read-only (unlike diesel's harness, which
+/// creates its bookkeeping table), so it is safe on any connection and any role.
+fn is_behind(conn: &mut PgConnection) -> Result<bool> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let applied: Vec<Version> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(conn)
+        // A missing bookkeeping table means nothing was ever applied.
+        .or_else(|_| Ok::<_, DbError>(Vec::new()))?;
+    let known =
+        MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(known.iter().any(|m| {
+        !applied
+            .iter()
+            .any(|a| a.version == m.name().version().to_string())
+    }))
+}

@@ -1,0 +1,47 @@
+//! molteniron: share a pool of bare-metal machines between CI jobs with PostgreSQL as the only
+//! coordinator. Every invocation connects, does its work in one transaction, and exits.
+//!
+//! `main` parses the command line and calls [`run`]; everything else lives in this library so the
+//! integration tests and benchmarks can use it in-process.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fields;
+pub mod inventory;
+pub mod output;
+pub mod schema;
+pub mod store;
+
+use cli::Cli;
+
+/// Runs one invocation.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    commands::run(cli)
+}
+
+/// The one stderr line for a failed invocation, with every known password replaced by `***`, and its exit
+/// code.
+pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
+    let config_url = config::Config::load(cli.config.as_deref())
+        .ok()
+        .and_then(|c| c.database_url);
+    let env_urls: Vec<String> = ["MOLTENIRON_DATABASE_URL", "DATABASE_URL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect();
+    let urls = cli
+        .database_url
+        .iter()
+        .chain(config_url.iter())
+        .chain(env_urls.iter())
+        .map(String::as_str);
+    let secrets = config::secrets(urls);
+    let message = format!("{err:#}").replace('\n', " ");
+    (
+        format!("molteniron: error: {}", error::redact(&message, &secrets)),
+        error::exit_code(err),
+    )
+}

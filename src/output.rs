@@ -1,0 +1,498 @@
+//! The only place that writes data to stdout: human tables, CSV, JSON and shell `KEY=value` lines.
+//!
+//! The JSON shapes are a stable interface for scripts and are documented in the README; add fields,
+//! never rename or remove them.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use comfy_table::{Table, presets};
+use serde_json::{Value, json};
+
+use crate::cli::Format;
+use crate::fields::{is_secret_key, plain};
+use crate::inventory::bmc;
+use crate::store::{Event, Node, Reaped, Released};
+
+const MASK: &str = "********";
+
+/// Writes `text` to stdout as is.
+pub fn text(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")
+}
+
+/// Writes `value` as pretty JSON and a newline.
+pub fn json(value: &Value) -> Result<()> {
+    text(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(value).context("rendering JSON")?
+    ))
+}
+
+/// Writes a header and rows as an aligned table (human) or CSV.
+fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
+    match format {
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            writer.write_record(header).context("rendering CSV")?;
+            for row in rows {
+                writer.write_record(row).context("rendering CSV")?;
+            }
+            text(&String::from_utf8_lossy(
+                &writer.into_inner().context("rendering CSV")?,
+            ))
+        }
+        _ => {
+            let mut table = Table::new();
+            table
+                .load_style(presets::NOTHING)
+                .force_no_tty()
+                .set_header(header.to_vec());
+            for row in rows {
+                table.add_row(row);
+            }
+            text(&format!("{}\n", table.trim_fmt()))
+        }
+    }
+}
+
+/// A node as JSON: the stable shape every command uses. Passwords in driver_info are masked unless
+/// `show_secrets`.
+pub fn node_json(node: &Node, show_secrets: bool) -> Value {
+    let mut driver_info = node.driver_info.clone();
+    if !show_secrets {
+        if let Some(map) = driver_info.as_object_mut() {
+            for (key, value) in map.iter_mut() {
+                if is_secret_key(key) {
+                    *value = Value::from(MASK);
+                }
+            }
+        }
+    }
+    json!({
+        "id": node.id,
+        "name": node.name,
+        "pool": node.pool,
+        "state": node.state,
+        "owner": node.owner,
+        "allocated_at": node.allocated_at,
+        "lease_expires_at": node.lease_expires_at,
+        "maintenance_reason": node.maintenance_reason,
+        "driver": node.driver,
+        "driver_info": driver_info,
+        "properties": node.properties,
+        "ports": node.ports,
+        "allocation_pool": node.allocation_pool,
+        "ironic_fields": node.ironic_fields,
+    })
+}
+
+/// `1h05m`, `3d04h`, `42s`: a compact span for tables.
+pub fn short_duration(secs: i64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s:02}s"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+fn property(node: &Node, key: &str) -> String {
+    node.properties.get(key).map(plain).unwrap_or_default()
+}
+
+fn macs(node: &Node) -> Vec<String> {
+    node.ports
+        .as_array()
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| p.get("address"))
+                .map(plain)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `status`: one row per node.
+pub fn status(
+    nodes: &[Node],
+    now: DateTime<Utc>,
+    format: Format,
+    baremetal: bool,
+    show_secrets: bool,
+) -> Result<()> {
+    if format == Format::Json {
+        return json(&Value::Array(
+            nodes.iter().map(|n| node_json(n, show_secrets)).collect(),
+        ));
+    }
+    let mut header = vec![
+        "id",
+        "name",
+        "pool",
+        "state",
+        "owner",
+        "held",
+        "lease left",
+        "bmc address",
+    ];
+    if baremetal {
+        header.extend([
+            "bmc user",
+            "bmc password",
+            "macs",
+            "cpu arch",
+            "cpus",
+            "memory mb",
+            "local gb",
+            "allocation pool",
+        ]);
+    }
+    let table = nodes
+        .iter()
+        .map(|node| {
+            let info = node.driver_info.as_object().cloned().unwrap_or_default();
+            let bmc = bmc(&node.driver, &info);
+            let state = match &node.maintenance_reason {
+                Some(reason) => format!("{} ({reason})", node.state),
+                None => node.state.clone(),
+            };
+            let held = node
+                .allocated_at
+                .map(|t| short_duration((now - t).num_seconds().max(0)));
+            let left = node.lease_expires_at.map(|t| {
+                let secs = (t - now).num_seconds();
+                if secs <= 0 {
+                    "expired".to_owned()
+                } else {
+                    short_duration(secs)
+                }
+            });
+            let mut row = vec![
+                node.id.to_string(),
+                node.name.clone(),
+                node.pool.clone(),
+                state,
+                node.owner.clone().unwrap_or_default(),
+                held.unwrap_or_default(),
+                left.unwrap_or_default(),
+                bmc.address,
+            ];
+            if baremetal {
+                let password = if show_secrets || bmc.password.is_empty() {
+                    bmc.password
+                } else {
+                    MASK.to_owned()
+                };
+                row.extend([
+                    bmc.username,
+                    password,
+                    macs(node).join(" "),
+                    property(node, "cpu_arch"),
+                    property(node, "cpus"),
+                    property(node, "memory_mb"),
+                    property(node, "local_gb"),
+                    node.allocation_pool.join(","),
+                ]);
+            }
+            row
+        })
+        .collect();
+    rows(format, &header, table)
+}
+
+/// `allocate`: everything the job needs, credentials included.
+pub fn allocation(owner: &str, nodes: &[Node], format: Format) -> Result<()> {
+    match format {
+        Format::Json => json(&Value::Array(
+            nodes.iter().map(|n| node_json(n, true)).collect(),
+        )),
+        Format::Env => {
+            let mut lines = vec![
+                env_line("MOLTENIRON_OWNER", owner)?,
+                env_line("MOLTENIRON_COUNT", &nodes.len().to_string())?,
+                env_line(
+                    "MOLTENIRON_NODES",
+                    &nodes
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )?,
+            ];
+            for (i, node) in nodes.iter().enumerate() {
+                let suffix = if nodes.len() == 1 {
+                    String::new()
+                } else {
+                    format!("_{i}")
+                };
+                for (key, value) in env_fields(node) {
+                    lines.push(env_line(&format!("MOLTENIRON_{key}{suffix}"), &value)?);
+                }
+            }
+            text(&(lines.join("\n") + "\n"))
+        }
+        _ => {
+            let header = [
+                "id",
+                "name",
+                "pool",
+                "bmc address",
+                "bmc user",
+                "bmc password",
+                "macs",
+                "cpu arch",
+                "cpus",
+                "memory mb",
+                "local gb",
+                "allocation pool",
+                "lease expires",
+            ];
+            let table = nodes
+                .iter()
+                .map(|node| {
+                    let fields: std::collections::BTreeMap<_, _> =
+                        env_fields(node).into_iter().collect();
+                    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+                    vec![
+                        node.id.to_string(),
+                        node.name.clone(),
+                        node.pool.clone(),
+                        get("BMC_ADDRESS"),
+                        get("BMC_USERNAME"),
+                        get("BMC_PASSWORD"),
+                        get("MACS"),
+                        get("CPU_ARCH"),
+                        get("CPUS"),
+                        get("MEMORY_MB"),
+                        get("LOCAL_GB"),
+                        get("ALLOCATION_POOL"),
+                        get("LEASE_EXPIRES_AT"),
+                    ]
+                })
+                .collect();
+            rows(format, &header, table)
+        }
+    }
+}
+
+/// The per-node `KEY=value` pairs of `allocate -o env`.
+fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
+    let info = node.driver_info.as_object().cloned().unwrap_or_default();
+    let bmc = bmc(&node.driver, &info);
+    let macs = macs(node);
+    vec![
+        ("ID", node.id.to_string()),
+        ("NAME", node.name.clone()),
+        ("POOL", node.pool.clone()),
+        ("DRIVER", node.driver.clone()),
+        ("BMC_ADDRESS", bmc.address),
+        ("BMC_USERNAME", bmc.username),
+        ("BMC_PASSWORD", bmc.password),
+        ("MAC", macs.first().cloned().unwrap_or_default()),
+        ("MACS", macs.join(" ")),
+        ("CPU_ARCH", property(node, "cpu_arch")),
+        ("CPUS", property(node, "cpus")),
+        ("MEMORY_MB", property(node, "memory_mb")),
+        ("LOCAL_GB", property(node, "local_gb")),
+        ("ALLOCATION_POOL", node.allocation_pool.join(",")),
+        (
+            "LEASE_EXPIRES_AT",
+            node.lease_expires_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+fn env_line(key: &str, value: &str) -> Result<String> {
+    let quoted = shlex::try_quote(value).with_context(|| format!("quoting {key} for the shell"))?;
+    Ok(format!("{key}={quoted}"))
+}
+
+/// `release`: the nodes given back.
+pub fn released(nodes: &[Released], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let list = nodes.iter().map(|n| json!({"id": n.id, "name": n.name, "pool": n.pool, "owner": n.owner, "state": n.state}));
+        return json(&Value::Array(list.collect()));
+    }
+    let table = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.name.clone(),
+                n.pool.clone(),
+                n.owner.clone(),
+                n.state.clone(),
+            ]
+        })
+        .collect();
+    rows(
+        format,
+        &["id", "name", "pool", "released from", "now"],
+        table,
+    )
+}
+
+/// `reap`: the allocations ended.
+pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let list = nodes.iter().map(|n| {
+            json!({"id": n.id, "name": n.name, "pool": n.pool, "owner": n.owner, "state": n.state,
+                   "allocated_at": n.allocated_at, "lease_expires_at": n.lease_expires_at})
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    let table = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.name.clone(),
+                n.pool.clone(),
+                n.owner.clone(),
+                n.allocated_at.to_rfc3339(),
+                n.lease_expires_at.to_rfc3339(),
+                n.state.clone(),
+            ]
+        })
+        .collect();
+    rows(
+        format,
+        &[
+            "id",
+            "name",
+            "pool",
+            "owner",
+            "allocated at",
+            "lease expired",
+            "now",
+        ],
+        table,
+    )
+}
+
+/// `renew`: the nodes and their new lease.
+pub fn renewed(nodes: &[Node], format: Format) -> Result<()> {
+    if format == Format::Json {
+        return json(&Value::Array(
+            nodes.iter().map(|n| node_json(n, false)).collect(),
+        ));
+    }
+    let table = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.name.clone(),
+                n.lease_expires_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    rows(format, &["id", "name", "lease expires"], table)
+}
+
+/// `get-field`: one value per node (human: just the values, one per line, for `$(...)`).
+pub fn field_values(field: &str, values: &[(&Node, Option<Value>)], format: Format) -> Result<()> {
+    match format {
+        Format::Json => {
+            let list = values
+                .iter()
+                .map(|(n, v)| json!({"id": n.id, "name": n.name, "field": field, "value": v}));
+            json(&Value::Array(list.collect()))
+        }
+        Format::Csv => {
+            let table = values
+                .iter()
+                .map(|(n, v)| {
+                    vec![
+                        n.id.to_string(),
+                        n.name.clone(),
+                        v.as_ref().map(plain).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            rows(format, &["id", "name", field], table)
+        }
+        _ => {
+            let lines: Vec<String> = values
+                .iter()
+                .map(|(_, v)| v.as_ref().map(plain).unwrap_or_default())
+                .collect();
+            text(&(lines.join("\n") + "\n"))
+        }
+    }
+}
+
+/// `history`: the events, oldest first.
+pub fn events(events: &[Event], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let list = events.iter().map(|e| {
+            json!({"id": e.id, "at": e.at, "node_id": e.node_id, "node_name": e.node_name, "owner": e.owner,
+                   "action": e.action, "detail": e.detail})
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    let table = events
+        .iter()
+        .map(|e| {
+            let detail = match &e.detail {
+                Value::Object(map) if map.is_empty() => String::new(),
+                Value::Object(map) => map
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => plain(other),
+            };
+            vec![
+                e.id.to_string(),
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.node_name.clone(),
+                e.owner.clone().unwrap_or_default(),
+                e.action.clone(),
+                detail,
+            ]
+        })
+        .collect();
+    rows(
+        format,
+        &["id", "at (UTC)", "node", "owner", "action", "detail"],
+        table,
+    )
+}
+
+/// A one-node summary after an edit (add, clean, maintenance, set-field).
+pub fn node(node: &Node, format: Format) -> Result<()> {
+    if format == Format::Json {
+        return json(&node_json(node, false));
+    }
+    let state = match &node.maintenance_reason {
+        Some(reason) => format!("{} ({reason})", node.state),
+        None => node.state.clone(),
+    };
+    rows(
+        format,
+        &["id", "name", "pool", "state"],
+        vec![vec![
+            node.id.to_string(),
+            node.name.clone(),
+            node.pool.clone(),
+            state,
+        ]],
+    )
+}

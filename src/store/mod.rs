@@ -1,0 +1,402 @@
+//! All SQL lives here: one function per query, named for its effect. Commands call these and decide what
+//! to print; nothing here prints.
+//!
+//! The hot path (allocate, release, renew, reap) is one statement each in `sql/*.sql`: it locks, changes the
+//! rows and writes their events rows together, so it needs no explicit transaction and a process killed at
+//! any point leaves all of the change or none of it. The rest is diesel DSL, run by the commands inside a
+//! transaction when it takes more than one statement.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::data_types::PgInterval;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
+use serde_json::Value;
+
+use crate::inventory::NodeSpec;
+use crate::schema::{events, nodes};
+
+/// One row of `nodes`.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = nodes, check_for_backend(diesel::pg::Pg))]
+pub struct Node {
+    pub id: i64,
+    pub name: String,
+    pub pool: String,
+    pub driver: String,
+    pub driver_info: Value,
+    pub properties: Value,
+    pub ports: Value,
+    pub allocation_pool: Vec<String>,
+    pub ironic_fields: Value,
+    pub state: String,
+    pub owner: Option<String>,
+    pub allocated_at: Option<DateTime<Utc>>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub maintenance_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Node {
+    /// The node's inventory, as nodes.yaml holds it.
+    pub fn spec(&self) -> NodeSpec {
+        let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
+        NodeSpec {
+            name: self.name.clone(),
+            pool: self.pool.clone(),
+            driver: self.driver.clone(),
+            driver_info: object(&self.driver_info),
+            properties: object(&self.properties),
+            ports: self
+                .ports
+                .as_array()
+                .map(|ports| ports.iter().map(object).collect())
+                .unwrap_or_default(),
+            allocation_pool: self.allocation_pool.clone(),
+            ironic: object(&self.ironic_fields),
+        }
+    }
+}
+
+/// The inventory columns of a node, for insert and update.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = nodes)]
+struct Inventory {
+    name: String,
+    pool: String,
+    driver: String,
+    driver_info: Value,
+    properties: Value,
+    ports: Value,
+    allocation_pool: Vec<String>,
+    ironic_fields: Value,
+}
+
+impl From<&NodeSpec> for Inventory {
+    fn from(spec: &NodeSpec) -> Self {
+        Inventory {
+            name: spec.name.clone(),
+            pool: spec.pool.clone(),
+            driver: spec.driver.clone(),
+            driver_info: Value::Object(spec.driver_info.clone()),
+            properties: Value::Object(spec.properties.clone()),
+            ports: Value::Array(spec.ports.iter().cloned().map(Value::Object).collect()),
+            allocation_pool: spec.allocation_pool.clone(),
+            ironic_fields: Value::Object(spec.ironic.clone()),
+        }
+    }
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct Event {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub node_id: i64,
+    pub node_name: String,
+    pub owner: Option<String>,
+    pub action: String,
+    pub detail: Value,
+}
+
+/// A node given back by `release`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Released {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub pool: String,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+}
+
+/// A node taken back by `reap`, with the allocation it ended.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Reaped {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub pool: String,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub allocated_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    found: i64,
+}
+
+/// Which events `history` lists.
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub node_id: Option<i64>,
+    pub node_name: Option<String>,
+    pub owner: Option<String>,
+    pub since_micros: Option<i64>,
+    pub limit: i64,
+}
+
+/// Allocates `count` ready nodes of `pool` to `owner` for `lease_secs`, all or nothing, in one statement
+/// (see `sql/allocate.sql`). Returns the nodes, or nothing when fewer than `count` could be locked or the
+/// owner already holds nodes. Never waits for another allocator's rows and never shares a node.
+pub fn allocate(
+    conn: &mut PgConnection,
+    owner: &str,
+    pool: &str,
+    count: i64,
+    lease_secs: f64,
+) -> QueryResult<Vec<Node>> {
+    diesel::sql_query(include_str!("sql/allocate.sql"))
+        .bind::<Text, _>(owner)
+        .bind::<Text, _>(pool)
+        .bind::<BigInt, _>(count)
+        .bind::<Double, _>(lease_secs)
+        .load(conn)
+}
+
+/// How many of the `count` lowest-id ready nodes of `pool` could be locked right now (for the
+/// "Not enough available nodes" message).
+pub fn count_lockable(conn: &mut PgConnection, pool: &str, count: i64) -> QueryResult<i64> {
+    let row: Found = diesel::sql_query(include_str!("sql/count_lockable.sql"))
+        .bind::<Text, _>(pool)
+        .bind::<BigInt, _>(count)
+        .get_result(conn)?;
+    Ok(row.found)
+}
+
+/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each.
+pub fn release(
+    conn: &mut PgConnection,
+    owner: &str,
+    node_id: Option<i64>,
+    state: &str,
+) -> QueryResult<Vec<Released>> {
+    diesel::sql_query(include_str!("sql/release.sql"))
+        .bind::<Text, _>(owner)
+        .bind::<Nullable<BigInt>, _>(node_id)
+        .bind::<Text, _>(state)
+        .load(conn)
+}
+
+/// Moves the lease of every node `owner` holds to now + `lease_secs`, writing one event each.
+pub fn renew(conn: &mut PgConnection, owner: &str, lease_secs: f64) -> QueryResult<Vec<Node>> {
+    diesel::sql_query(include_str!("sql/renew.sql"))
+        .bind::<Text, _>(owner)
+        .bind::<Double, _>(lease_secs)
+        .load(conn)
+}
+
+/// Releases into `state` every expired allocation (and, with `max_age_secs`, every older one), skipping
+/// rows another transaction holds; one event each.
+pub fn reap(
+    conn: &mut PgConnection,
+    max_age_secs: Option<f64>,
+    state: &str,
+) -> QueryResult<Vec<Reaped>> {
+    diesel::sql_query(include_str!("sql/reap.sql"))
+        .bind::<Nullable<Double>, _>(max_age_secs)
+        .bind::<Text, _>(state)
+        .load(conn)
+}
+
+/// The nodes `owner` holds, lowest id first.
+pub fn nodes_held_by(conn: &mut PgConnection, owner: &str) -> QueryResult<Vec<Node>> {
+    nodes::table
+        .filter(nodes::owner.eq(owner))
+        .order(nodes::id)
+        .select(Node::as_select())
+        .load(conn)
+}
+
+/// The node named `key`, else the node whose id is `key`. With `lock`, the row is locked FOR UPDATE until
+/// the transaction ends.
+pub fn find_node(conn: &mut PgConnection, key: &str, lock: bool) -> QueryResult<Option<Node>> {
+    let by_name = nodes::table
+        .filter(nodes::name.eq(key))
+        .select(Node::as_select());
+    let found = if lock {
+        by_name.for_update().first(conn)
+    } else {
+        by_name.first(conn)
+    }
+    .optional()?;
+    match (found, key.parse::<i64>()) {
+        (Some(node), _) => Ok(Some(node)),
+        (None, Ok(id)) => {
+            let by_id = nodes::table.find(id).select(Node::as_select());
+            if lock {
+                by_id.for_update().first(conn)
+            } else {
+                by_id.first(conn)
+            }
+            .optional()
+        }
+        (None, Err(_)) => Ok(None),
+    }
+}
+
+/// Every node, optionally of one pool and/or one owner, lowest id first.
+pub fn list_nodes(
+    conn: &mut PgConnection,
+    pool: Option<&str>,
+    owner: Option<&str>,
+) -> QueryResult<Vec<Node>> {
+    let mut query = nodes::table
+        .select(Node::as_select())
+        .order(nodes::id)
+        .into_boxed();
+    if let Some(pool) = pool {
+        query = query.filter(nodes::pool.eq(pool.to_owned()));
+    }
+    if let Some(owner) = owner {
+        query = query.filter(nodes::owner.eq(owner.to_owned()));
+    }
+    query.load(conn)
+}
+
+/// The database server's clock (the one every lease is measured against).
+pub fn server_now(conn: &mut PgConnection) -> QueryResult<DateTime<Utc>> {
+    diesel::select(diesel::dsl::now.into_sql::<Timestamptz>()).get_result(conn)
+}
+
+/// Inserts a ready node and its `add` event; returns `None` (and writes nothing) if the name exists.
+pub fn insert_node(conn: &mut PgConnection, spec: &NodeSpec) -> QueryResult<Option<Node>> {
+    let inserted = diesel::insert_into(nodes::table)
+        .values(Inventory::from(spec))
+        .on_conflict(nodes::name)
+        .do_nothing()
+        .returning(Node::as_returning())
+        .get_result(conn)
+        .optional()?;
+    if let Some(node) = &inserted {
+        let detail = serde_json::json!({"pool": node.pool, "driver": node.driver});
+        record_event(conn, node, None, "add", detail)?;
+    }
+    Ok(inserted)
+}
+
+/// Replaces the inventory columns of node `id` (never its state or owner) and writes an event with
+/// `action` and `detail`.
+pub fn update_inventory(
+    conn: &mut PgConnection,
+    id: i64,
+    spec: &NodeSpec,
+    action: &str,
+    detail: Value,
+) -> QueryResult<Node> {
+    let node = diesel::update(nodes::table.find(id))
+        .set((
+            Inventory::from(spec),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Node::as_returning())
+        .get_result(conn)?;
+    record_event(conn, &node, None, action, detail)?;
+    Ok(node)
+}
+
+/// Moves node `id` to `state` (clearing owner and lease, setting the maintenance reason when given) and
+/// writes an event with `action`, the previous owner if any, and `detail`.
+pub fn set_state(
+    conn: &mut PgConnection,
+    id: i64,
+    state: &str,
+    maintenance_reason: Option<&str>,
+    action: &str,
+    detail: Value,
+) -> QueryResult<Node> {
+    let previous_owner: Option<String> = nodes::table.find(id).select(nodes::owner).first(conn)?;
+    let node = diesel::update(nodes::table.find(id))
+        .set((
+            nodes::state.eq(state),
+            nodes::owner.eq(None::<String>),
+            nodes::allocated_at.eq(None::<DateTime<Utc>>),
+            nodes::lease_expires_at.eq(None::<DateTime<Utc>>),
+            nodes::maintenance_reason.eq(maintenance_reason),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Node::as_returning())
+        .get_result(conn)?;
+    record_event(conn, &node, previous_owner.as_deref(), action, detail)?;
+    Ok(node)
+}
+
+/// Deletes node `id` and writes its `remove` event (events outlive their node).
+pub fn delete_node(conn: &mut PgConnection, node: &Node) -> QueryResult<()> {
+    diesel::delete(nodes::table.find(node.id)).execute(conn)?;
+    let detail = serde_json::json!({"state": node.state});
+    record_event(conn, node, node.owner.as_deref(), "remove", detail)
+}
+
+/// Deletes every node and every event; returns how many nodes there were.
+pub fn delete_everything(conn: &mut PgConnection) -> QueryResult<usize> {
+    let count = diesel::delete(nodes::table).execute(conn)?;
+    diesel::delete(events::table).execute(conn)?;
+    Ok(count)
+}
+
+/// Appends one events row about `node`.
+pub fn record_event(
+    conn: &mut PgConnection,
+    node: &Node,
+    owner: Option<&str>,
+    action: &str,
+    detail: Value,
+) -> QueryResult<()> {
+    diesel::insert_into(events::table)
+        .values((
+            events::node_id.eq(node.id),
+            events::node_name.eq(&node.name),
+            events::owner.eq(owner),
+            events::action.eq(action),
+            events::detail.eq(detail),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The newest `filter.limit` events that match, oldest first.
+pub fn list_events(conn: &mut PgConnection, filter: &EventFilter) -> QueryResult<Vec<Event>> {
+    let mut query = events::table
+        .select(Event::as_select())
+        .order(events::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    match (filter.node_id, &filter.node_name) {
+        (Some(id), Some(name)) => {
+            query = query.filter(
+                events::node_id
+                    .eq(id)
+                    .or(events::node_name.eq(name.clone())),
+            );
+        }
+        (Some(id), None) => query = query.filter(events::node_id.eq(id)),
+        (None, Some(name)) => query = query.filter(events::node_name.eq(name.clone())),
+        (None, None) => {}
+    }
+    if let Some(owner) = &filter.owner {
+        query = query.filter(events::owner.eq(owner.clone()));
+    }
+    if let Some(micros) = filter.since_micros {
+        let since =
+            diesel::dsl::now.into_sql::<Timestamptz>() - PgInterval::from_microseconds(micros);
+        query = query.filter(events::at.ge(since));
+    }
+    let mut events = query.load(conn)?;
+    events.reverse();
+    Ok(events)
+}

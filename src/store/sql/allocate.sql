@@ -1,0 +1,31 @@
+-- Allocate $3 ready nodes of pool $2 to owner $1 for a lease of $4 seconds: all or nothing, one statement.
+-- The candidates are locked FOR UPDATE SKIP LOCKED, so concurrent allocators never wait for each other and
+-- never lock the same row; the UPDATE only happens when all $3 were locked; its events rows are written
+-- by the same statement. An owner that already holds nodes gets none here (the caller handles retries).
+WITH candidates AS MATERIALIZED (
+    SELECT id
+    FROM nodes
+    WHERE state = 'ready'
+      AND pool = $2
+      AND NOT EXISTS (SELECT 1 FROM nodes AS held WHERE held.owner = $1)
+    ORDER BY id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), granted AS (
+    UPDATE nodes AS n
+    SET state = 'allocated',
+        owner = $1,
+        allocated_at = now(),
+        lease_expires_at = now() + make_interval(secs => $4),
+        updated_at = now()
+    FROM candidates AS c
+    WHERE n.id = c.id
+      AND (SELECT count(*) FROM candidates) = $3
+    RETURNING n.*
+), logged AS (
+    INSERT INTO events (node_id, node_name, owner, action, detail)
+    SELECT id, name, owner, 'allocate',
+           jsonb_build_object('pool', pool, 'lease_expires_at', lease_expires_at)
+    FROM granted
+)
+SELECT * FROM granted ORDER BY id

@@ -1,0 +1,99 @@
+//! The command line itself: help, usage errors and their exit code; nothing here needs a database.
+
+use clap::CommandFactory;
+use molteniron::cli::Cli;
+
+use crate::support::{assert_clean, molteniron_cmd};
+
+#[test]
+fn clap_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn help_lists_every_command_and_the_exit_codes() {
+    let out = molteniron_cmd().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for command in [
+        "migrate",
+        "import",
+        "export",
+        "add",
+        "allocate",
+        "release",
+        "renew",
+        "reap",
+        "clean",
+        "maintenance",
+        "get-field",
+        "set-field",
+        "status",
+        "history",
+        "remove",
+        "delete_db",
+        "add_baremetal",
+        "add_keyvalue_pairs",
+        "add_json_blob",
+        "status_baremetal",
+    ] {
+        assert!(
+            help.contains(&format!("  {command} ")),
+            "--help lacks {command}:\n{help}"
+        );
+    }
+    assert!(help.contains("Exit codes:"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_prefixed_line_first() {
+    for args in [
+        &["allocate"][..],
+        &["frobnicate"],
+        &["allocate", "job", "zero"],
+        &["allocate", "job", "0"],
+        &["maintenance", "n1"],
+    ] {
+        let out = molteniron_cmd().args(args).output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("molteniron: error: "), "{args:?}: {err}");
+        assert_clean(&err);
+    }
+}
+
+#[test]
+fn global_options_work_before_and_after_the_subcommand() {
+    // Both spellings reach the database step (and fail there: nothing listens on this socket).
+    for args in [
+        &["--database-url", "host=/nonexistent port=1", "status"][..],
+        &["status", "--database-url", "host=/nonexistent port=1"],
+        &[
+            "-o",
+            "json",
+            "status",
+            "--database-url",
+            "host=/nonexistent port=1",
+        ],
+    ] {
+        let out = molteniron_cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+    }
+}
+
+#[test]
+fn commands_that_need_no_database_never_connect() {
+    // A bad file is reported before any connection is attempted (the URL points nowhere).
+    let out = molteniron_cmd()
+        .args([
+            "--database-url",
+            "host=/nonexistent port=1",
+            "import",
+            "/nonexistent/nodes.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("reading /nonexistent/nodes.yaml"), "{err}");
+}

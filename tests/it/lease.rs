@@ -1,0 +1,294 @@
+//! allocate, release, renew, reap and get-field: the job's side of the pool.
+
+use serde_json::Value;
+
+use crate::support::{TestDb, count};
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn names(nodes: &Value) -> Vec<String> {
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn allocate_takes_lowest_ids_of_the_pool_and_prints_credentials() {
+    let db = TestDb::new();
+    db.seed("a", 3, "default");
+    db.seed("x", 2, "x86");
+    let out = json(&db.ok(&["allocate", "job-1", "2", "-o", "json"]));
+    assert_eq!(names(&out), ["a0", "a1"]);
+    assert_eq!(out[0]["state"], "allocated");
+    assert_eq!(out[0]["owner"], "job-1");
+    assert_eq!(
+        out[0]["driver_info"]["ipmi_password"], "pw0",
+        "allocate shows credentials"
+    );
+    let out = json(&db.ok(&["allocate", "job-2", "1", "x86", "-o", "json"]));
+    assert_eq!(names(&out), ["x0"]);
+    let out = json(&db.ok(&["allocate", "job-3", "--pool", "x86", "-o", "json"]));
+    assert_eq!(names(&out), ["x1"]);
+}
+
+#[test]
+fn not_enough_nodes_is_exit_3_and_allocates_nothing() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    let err = db.fails(&["allocate", "job-1", "3"], 3);
+    assert!(
+        err.contains("Not enough available nodes found. Found 2, requested 3"),
+        "{err}"
+    );
+    let mut conn = db.conn();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE state <> 'ready'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
+        0
+    );
+    let err = db.fails(&["allocate", "job-1", "1", "nosuchpool"], 3);
+    assert!(err.contains("Found 0, requested 1"), "{err}");
+}
+
+#[test]
+fn allocate_retry_returns_what_the_owner_holds_and_other_requests_conflict() {
+    let db = TestDb::new();
+    db.seed("a", 4, "default");
+    let first = json(&db.ok(&["allocate", "job-1", "2", "-o", "json"]));
+    let again = json(&db.ok(&["allocate", "job-1", "2", "-o", "json"]));
+    assert_eq!(names(&first), names(&again));
+    db.fails(&["allocate", "job-1", "1"], 6);
+    db.fails(&["allocate", "job-1", "2", "other"], 6);
+    let mut conn = db.conn();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE owner = 'job-1'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
+        2
+    );
+}
+
+#[test]
+fn release_is_idempotent_and_release_node_checks_the_holder() {
+    let db = TestDb::new();
+    db.seed("a", 3, "default");
+    db.ok(&["allocate", "job-1", "2"]);
+    db.fails(&["release", "job-2", "--node", "a0"], 4);
+    db.fails(&["release", "job-1", "--node", "nosuch"], 4);
+    let out = json(&db.ok(&["release", "job-1", "--node", "a0", "-o", "json"]));
+    assert_eq!(names(&out), ["a0"]);
+    db.ok(&["release", "job-1"]);
+    let (code, out, err) = db.run(&["release", "job-1"]);
+    assert_eq!(code, 0);
+    assert!(out.is_empty());
+    assert!(err.contains("job-1 holds no nodes"), "{err}");
+    let mut conn = db.conn();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE state = 'ready'"
+        ),
+        3
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'release'"
+        ),
+        2
+    );
+}
+
+#[test]
+fn release_state_dirty_then_clean() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "release_state: dirty\n").unwrap();
+    let cfg = config.path().to_str().unwrap();
+    db.ok(&["allocate", "job-1"]);
+    db.ok(&["--config", cfg, "release", "job-1"]);
+    db.fails(&["allocate", "job-2"], 3);
+    db.ok(&["clean", "a0"]);
+    let err = db.fails(&["clean", "a0"], 6);
+    assert!(err.contains("not dirty"), "{err}");
+    db.ok(&["allocate", "job-2"]);
+}
+
+#[test]
+fn renew_moves_the_lease_and_needs_an_owner() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    db.ok(&["allocate", "job-1", "2", "--lease", "10m"]);
+    let out = json(&db.ok(&["renew", "job-1", "--lease", "3h", "-o", "json"]));
+    assert_eq!(names(&out), ["a0", "a1"]);
+    let mut conn = db.conn();
+    let n = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM nodes WHERE lease_expires_at BETWEEN now() + interval '2h 59m' AND now() + interval '3h 1m'",
+    );
+    assert_eq!(n, 2);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'renew'"
+        ),
+        2
+    );
+    db.fails(&["renew", "nobody"], 4);
+    db.fails(&["renew", "job-1", "--lease", "soon"], 1);
+}
+
+#[test]
+fn reap_takes_back_expired_leases_only() {
+    let db = TestDb::new();
+    db.seed("a", 3, "default");
+    db.ok(&["allocate", "old", "1"]);
+    db.ok(&["allocate", "young", "1"]);
+    db.ok(&["allocate", "long", "1", "--lease", "30days"]);
+    let mut conn = db.conn();
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "UPDATE nodes SET lease_expires_at = now() - interval '1s' WHERE owner = 'old'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "UPDATE nodes SET allocated_at = now() - interval '2 days' WHERE owner = 'long'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let out = json(&db.ok(&["reap", "-o", "json"]));
+    assert_eq!(names(&out), ["a0"]);
+    assert_eq!(out[0]["owner"], "old");
+    let out = json(&db.ok(&["cull", "--max-age", "1day", "-o", "json"]));
+    assert_eq!(names(&out), ["a2"]);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE owner = 'young'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'reap'"
+        ),
+        2
+    );
+    let out = json(&db.ok(&["reap", "-o", "json"]));
+    assert_eq!(out, Value::Array(vec![]));
+}
+
+#[test]
+fn get_field_prints_one_value_per_held_node() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    db.ok(&["allocate", "job-1", "2"]);
+    assert_eq!(
+        db.ok(&["get-field", "job-1", "ipmi_ip"]),
+        "10.9.0.1\n10.9.0.2\n"
+    );
+    assert_eq!(
+        db.ok(&["get_field", "job-1", "port_hwaddr"]),
+        "02:00:00:00:00:00\n02:00:00:00:00:01\n"
+    );
+    let out = json(&db.ok(&[
+        "get-field",
+        "job-1",
+        "driver_info.ipmi_username",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out[1]["value"], "u");
+    db.fails(&["get-field", "nobody", "ipmi_ip"], 4);
+    db.fails(&["get-field", "job-1", "no_such_field"], 4);
+    db.fails(&["get-field", "job-1", "bad field"], 4);
+}
+
+#[test]
+fn owner_names_are_free_text_stored_verbatim() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let owner = "jenkins-ironic-ppc64el #42 'quoted'; DROP TABLE nodes;--";
+    db.ok(&["allocate", owner]);
+    assert_eq!(db.ok(&["get-field", owner, "owner"]), format!("{owner}\n"));
+    let long = "x".repeat(256);
+    db.fails(&["allocate", &long], 1);
+    db.ok(&["release", owner]);
+}
+
+#[test]
+fn env_output_is_shell_evaluable() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    let one = db.ok(&["allocate", "job 'one'", "1", "-o", "env"]);
+    let script = format!(
+        "{one}\nprintf '%s|%s|%s' \"$MOLTENIRON_OWNER\" \"$MOLTENIRON_NAME\" \"$MOLTENIRON_BMC_PASSWORD\""
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "job 'one'|a0|pw0");
+    let two = db.ok(&["allocate", "job-2", "1", "-o", "env"]);
+    assert!(two.contains("MOLTENIRON_NAME=a1"), "{two}");
+    db.ok(&["release", "job-2"]);
+    db.ok(&["release", "job 'one'"]);
+    let both = db.ok(&["allocate", "job-3", "2", "-o", "env"]);
+    assert!(
+        both.contains("MOLTENIRON_COUNT=2")
+            && both.contains("MOLTENIRON_NAME_0=a0")
+            && both.contains("MOLTENIRON_NAME_1=a1"),
+        "{both}"
+    );
+}
+
+#[test]
+fn maintenance_refuses_allocated_nodes_unless_forced() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    db.ok(&["allocate", "job-1"]);
+    let err = db.fails(&["maintenance", "a0", "--reason", "bad disk"], 6);
+    assert!(err.contains("allocated to job-1"), "{err}");
+    db.ok(&["maintenance", "a0", "--reason", "bad disk", "--force"]);
+    db.ok(&["maintenance", "a1", "--reason", "firmware"]);
+    db.fails(&["allocate", "job-2"], 3);
+    let status: Value = serde_json::from_str(&db.ok(&["status", "-o", "json"])).unwrap();
+    assert_eq!(status[0]["state"], "maintenance");
+    assert_eq!(status[0]["maintenance_reason"], "bad disk");
+    db.ok(&["maintenance", "1", "--off"]);
+    db.fails(&["maintenance", "a0", "--off"], 6);
+    let out = json(&db.ok(&["allocate", "job-2", "-o", "json"]));
+    assert_eq!(names(&out), ["a0"]);
+    let mut conn = db.conn();
+    let actions = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM events WHERE node_name = 'a0' AND action IN ('release', 'maintenance_on', 'maintenance_off')",
+    );
+    assert_eq!(actions, 3);
+}

@@ -1,0 +1,13 @@
+//! The integration tests: every command through the real binary against a real PostgreSQL.
+//! Run them with `scripts/test`, which provides a server when none is configured.
+
+// Test code may panic on unexpected failures: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+
+mod database;
+
+mod lease;
+
+mod support;
