@@ -1,0 +1,258 @@
+//! Many processes of the real binary at once: no node is ever held by two owners, allocators never wait
+//! for each other, and the pool ends where it started.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use crate::support::{TestDb, count};
+
+#[derive(QueryableByName, Debug)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    node_id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    owner: Option<String>,
+    #[diesel(sql_type = Text)]
+    action: String,
+}
+
+/// Replays the events table in order and asserts that every allocate found its node free and every
+/// release, reap or renew came from the node's holder: i.e. no node was ever held by two owners at once.
+/// Returns how many allocations it saw.
+pub fn assert_events_never_double_allocate(conn: &mut PgConnection) -> usize {
+    let events: Vec<EventRow> =
+        diesel::sql_query("SELECT id, node_id, owner, action FROM events ORDER BY id")
+            .load(conn)
+            .unwrap();
+    let mut holder: BTreeMap<i64, String> = BTreeMap::new();
+    let mut allocations = 0;
+    for e in &events {
+        let owner = e.owner.clone().unwrap_or_default();
+        match e.action.as_str() {
+            "allocate" => {
+                if let Some(other) = holder.insert(e.node_id, owner.clone()) {
+                    panic!(
+                        "event {}: node {} allocated to {owner} while {other} held it",
+                        e.id, e.node_id
+                    );
+                }
+                allocations += 1;
+            }
+            "release" | "reap" => {
+                let was = holder.remove(&e.node_id);
+                assert_eq!(
+                    was.as_deref(),
+                    Some(owner.as_str()),
+                    "event {}: {} of node {} by a non-holder",
+                    e.id,
+                    e.action,
+                    e.node_id
+                );
+            }
+            "renew" => {
+                assert_eq!(
+                    holder.get(&e.node_id),
+                    Some(&owner),
+                    "event {}: renew by a non-holder",
+                    e.id
+                );
+            }
+            _ => {}
+        }
+    }
+    allocations
+}
+
+fn spawn(db: &TestDb, args: &[&str]) -> Child {
+    db.std_cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `n` molteniron sessions of this database are blocked on a lock (polling from a connection
+/// of its own), so the race starts with every contender in place.
+fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
+    let mut watcher = db.conn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocked = count(
+            &mut watcher,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
+        );
+        if blocked >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {blocked} of {n} sessions reached the gate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sixteen_processes_at_a_gate_never_share_a_node() {
+    let db = TestDb::new();
+    db.seed("n", 8, "default");
+    let mut gate = db.conn();
+    gate.begin_test_transaction().unwrap();
+    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
+        .execute(&mut gate)
+        .unwrap();
+    let children: Vec<Child> = (0..16)
+        .map(|i| spawn(&db, &["allocate", &format!("job-{i}"), "1", "-o", "json"]))
+        .collect();
+    wait_for_blocked_sessions(&db, 16);
+    drop(gate); // rolls back the gate transaction: the 16 allocators go at once
+
+    let mut granted = Vec::new();
+    let mut short = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(0) => {
+                let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                granted.push(nodes[0]["name"].as_str().unwrap().to_owned());
+            }
+            Some(3) => short += 1,
+            other => panic!(
+                "unexpected exit {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+    let distinct: BTreeSet<_> = granted.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        granted.len(),
+        "a node was handed out twice: {granted:?}"
+    );
+    assert_eq!(granted.len(), 8, "every ready node is handed out once");
+    assert_eq!(short, 8);
+    let mut conn = db.conn();
+    assert_eq!(assert_events_never_double_allocate(&mut conn), 8);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(DISTINCT owner) AS n FROM nodes WHERE state = 'allocated'"
+        ),
+        8
+    );
+}
+
+#[test]
+fn sixteen_processes_allocating_and_releasing_in_loops() {
+    const PROCESSES: usize = 16;
+    const ROUNDS: usize = 12;
+    let db = TestDb::new();
+    db.seed("n", 6, "default");
+    let workers: Vec<_> = (0..PROCESSES)
+        .map(|p| {
+            let cmd_for = |args: Vec<String>| {
+                let mut cmd = db.std_cmd();
+                cmd.args(args);
+                cmd
+            };
+            let commands: Vec<_> = (0..ROUNDS)
+                .flat_map(|r| {
+                    let owner = format!("job-{p}-{r}");
+                    let count = (1 + (p + r) % 2).to_string();
+                    [
+                        cmd_for(vec!["allocate".into(), owner.clone(), count]),
+                        cmd_for(vec!["release".into(), owner]),
+                    ]
+                })
+                .collect();
+            std::thread::spawn(move || {
+                let mut outcomes = BTreeMap::new();
+                for mut cmd in commands {
+                    let out = cmd.output().unwrap();
+                    let code = out.status.code().unwrap_or(-1);
+                    assert!(
+                        code == 0 || code == 3,
+                        "exit {code}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    *outcomes.entry(code).or_insert(0) += 1;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut successes = 0;
+    for worker in workers {
+        successes += worker.join().unwrap().get(&0).copied().unwrap_or(0);
+    }
+    let mut conn = db.conn();
+    let allocations = assert_events_never_double_allocate(&mut conn);
+    assert!(allocations > 0);
+    // Every allocation was released, and every node is back.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'release'"
+        ),
+        allocations as i64
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE state = 'ready' AND owner IS NULL"
+        ),
+        6
+    );
+    assert!(
+        successes > PROCESSES * ROUNDS,
+        "releases always succeed, so successes exceed the rounds"
+    );
+}
+
+#[test]
+fn allocators_skip_locked_rows_instead_of_waiting() {
+    let db = TestDb::new();
+    db.seed("n", 3, "default");
+    // Another transaction holds the two lowest nodes' rows (as a slow allocator would).
+    let mut holder = db.conn();
+    holder.begin_test_transaction().unwrap();
+    diesel::sql_query("SELECT id FROM nodes WHERE id <= 2 FOR UPDATE")
+        .execute(&mut holder)
+        .unwrap();
+
+    let wait = |mut child: Child| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("allocate waited for a locked row instead of skipping it");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let out = wait(spawn(&db, &["allocate", "job-1", "1", "-o", "json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(nodes[0]["name"], "n2", "the unlocked node is taken");
+    // With every ready row locked, the answer is an immediate "not enough", not a wait.
+    let out = wait(spawn(&db, &["allocate", "job-2", "1"]));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
