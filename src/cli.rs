@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok, 1 invalid input or other error, 2 usage error, 3 not enough nodes, 4 not found,
+Exit codes: 0 ok, 1 invalid input or other error, 2 usage error, 3 not enough nodes, 4 not found, \
 5 database unreachable (retry), 6 conflict.
 
-The database is --database-url, else $MOLTENIRON_DATABASE_URL, else $DATABASE_URL, else database_url in
+The database is --database-url, else $MOLTENIRON_DATABASE_URL, else $DATABASE_URL, else database_url in \
 the config file, else libpq's defaults (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass).";
 
 /// Share a pool of bare-metal machines between CI jobs, with PostgreSQL as the only coordinator.
@@ -19,15 +19,15 @@ the config file, else libpq's defaults (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPA
 #[command(name = "molteniron", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// PostgreSQL URL (postgres://user@host/db) or libpq keyword string ("host=... dbname=...").
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
     pub database_url: Option<String>,
 
     /// Config file [default: $MOLTENIRON_CONFIG, else /etc/molteniron/config.yaml if it exists].
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
     pub config: Option<PathBuf>,
 
     /// Output format for commands that print data [default: human].
-    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT", help_heading = "Global options")]
     pub output: Option<Format>,
 
     #[command(subcommand)]
@@ -39,7 +39,7 @@ pub struct Cli {
 pub enum Format {
     /// Aligned tables for people.
     Human,
-    /// Comma-separated values with a header row (status, history).
+    /// Comma-separated values with a header row (status, history, reap, get-field).
     Csv,
     /// JSON with a stable shape, for scripts (see the README).
     Json,
