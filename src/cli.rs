@@ -19,15 +19,32 @@ the config file, else libpq's defaults (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPA
 #[command(name = "molteniron", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// PostgreSQL URL (postgres://user@host/db) or libpq keyword string ("host=... dbname=...").
-    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
     pub database_url: Option<String>,
 
     /// Config file [default: $MOLTENIRON_CONFIG, else /etc/molteniron/config.yaml if it exists].
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
 
     /// Output format for commands that print data [default: human].
-    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT", help_heading = "Global options")]
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        help_heading = "Global options"
+    )]
     pub output: Option<Format>,
 
     #[command(subcommand)]

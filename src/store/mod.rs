@@ -309,8 +309,9 @@ pub fn update_inventory(
     Ok(node)
 }
 
-/// Moves node `id` to `state` (clearing owner and lease, setting the maintenance reason when given) and
-/// writes an event with `action`, the previous owner if any, and `detail`.
+/// Moves an unallocated node `id` to `state` (setting the maintenance reason when given) and writes an
+/// event with `action` and `detail`. An allocated node must be released first (the CHECK constraints
+/// refuse an owner outside `allocated`).
 pub fn set_state(
     conn: &mut PgConnection,
     id: i64,
@@ -319,19 +320,15 @@ pub fn set_state(
     action: &str,
     detail: Value,
 ) -> QueryResult<Node> {
-    let previous_owner: Option<String> = nodes::table.find(id).select(nodes::owner).first(conn)?;
     let node = diesel::update(nodes::table.find(id))
         .set((
             nodes::state.eq(state),
-            nodes::owner.eq(None::<String>),
-            nodes::allocated_at.eq(None::<DateTime<Utc>>),
-            nodes::lease_expires_at.eq(None::<DateTime<Utc>>),
             nodes::maintenance_reason.eq(maintenance_reason),
             nodes::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Node::as_returning())
         .get_result(conn)?;
-    record_event(conn, &node, previous_owner.as_deref(), action, detail)?;
+    record_event(conn, &node, None, action, detail)?;
     Ok(node)
 }
 
