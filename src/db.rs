@@ -134,3 +134,32 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
             .any(|a| a.version == m.name().version().to_string())
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conninfo_adds_settings_in_either_form_and_keeps_the_users() {
+        let config = Config::default();
+        assert_eq!(
+            conninfo("", &config),
+            "fallback_application_name=molteniron connect_timeout=10"
+        );
+        assert_eq!(
+            conninfo("host=h dbname=d", &config),
+            "host=h dbname=d fallback_application_name=molteniron connect_timeout=10"
+        );
+        assert_eq!(
+            conninfo("postgres://h/d", &config),
+            "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10"
+        );
+        assert_eq!(
+            conninfo(
+                "postgresql://h/d?sslmode=require&connect_timeout=3",
+                &config
+            ),
+            "postgresql://h/d?sslmode=require&connect_timeout=3&fallback_application_name=molteniron"
+        );
+    }
+}

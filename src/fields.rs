@@ -99,8 +99,9 @@ impl Field {
     /// The field's value on `node`, or `None` where the node has no such value.
     pub fn get(&self, node: &Node) -> Option<Value> {
         let key_of = |map: &Value, key: &str| map.get(key).cloned();
-        let time =
-            |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| Value::from(t.to_rfc3339()));
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| Value::from(crate::output::timestamp(t)))
+        };
         match self {
             Field::Name => Some(node.name.clone().into()),
             Field::Pool => Some(node.pool.clone().into()),

@@ -91,6 +91,11 @@ pub fn node_json(node: &Node, show_secrets: bool) -> Value {
     })
 }
 
+/// A time for tables and env lines: RFC 3339 in UTC to the second (`2026-11-21T10:41:59Z`).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// `1h05m`, `3d04h`, `42s`: a compact span for tables.
 pub fn short_duration(secs: i64) -> String {
     let (d, h, m, s) = (
@@ -309,9 +314,7 @@ fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
         ("ALLOCATION_POOL", node.allocation_pool.join(",")),
         (
             "LEASE_EXPIRES_AT",
-            node.lease_expires_at
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default(),
+            node.lease_expires_at.map(timestamp).unwrap_or_default(),
         ),
     ]
 }
@@ -363,8 +366,8 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
                 n.name.clone(),
                 n.pool.clone(),
                 n.owner.clone(),
-                n.allocated_at.to_rfc3339(),
-                n.lease_expires_at.to_rfc3339(),
+                timestamp(n.allocated_at),
+                timestamp(n.lease_expires_at),
                 n.state.clone(),
             ]
         })
@@ -397,9 +400,7 @@ pub fn renewed(nodes: &[Node], format: Format) -> Result<()> {
             vec![
                 n.id.to_string(),
                 n.name.clone(),
-                n.lease_expires_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
+                n.lease_expires_at.map(timestamp).unwrap_or_default(),
             ]
         })
         .collect();
