@@ -1,7 +1,7 @@
 //! The job's side: allocate (with DevStack files), release, renew, reap and get-field.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -97,7 +97,12 @@ fn open_for_replace(path: &Path) -> Result<(File, &Path)> {
 }
 
 fn open_for_append(path: &Path) -> Result<(File, &Path)> {
-    let file = OpenOptions::new().append(true).create(true).open(path);
+    // Readable too: write_localrc looks at the last byte.
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path);
     Ok((
         file.with_context(|| format!("opening {}", path.display()))?,
         path,
@@ -133,8 +138,14 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
         .flat_map(|n| n.allocation_pool.iter())
         .map(|ip| format!("start={ip},end={ip}"))
         .collect();
+    // A file whose last line lacks its newline gets one, so that line and ours stay separate.
+    let separator = if ends_without_newline(&mut file)? {
+        "\n"
+    } else {
+        ""
+    };
     let text = format!(
-        "IRONIC_HW_ARCH={}\nIRONIC_HW_NODE_CPU={}\nIRONIC_HW_NODE_RAM={}\nIRONIC_HW_NODE_DISK={}\nALLOCATION_POOL=\"{}\"\n",
+        "{separator}IRONIC_HW_ARCH={}\nIRONIC_HW_NODE_CPU={}\nIRONIC_HW_NODE_RAM={}\nIRONIC_HW_NODE_DISK={}\nALLOCATION_POOL=\"{}\"\n",
         property("cpu_arch"),
         property("cpus"),
         property("memory_mb"),
@@ -143,6 +154,17 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     );
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// Whether `file` is non-empty and its last byte is not a newline.
+fn ends_without_newline(file: &mut File) -> std::io::Result<bool> {
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// `release OWNER [--node NODE]`: holding nothing is not an error (exit 0, said on stderr).

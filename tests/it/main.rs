@@ -9,6 +9,12 @@ mod concurrency;
 
 mod database;
 
+mod devstack;
+
+mod inventory;
+
 mod lease;
+
+mod legacy;
 
 mod support;

@@ -1,0 +1,221 @@
+//! allocate --hardware-info / --localrc: the files DevStack's Ironic set-up reads, byte for byte.
+
+use std::path::Path;
+
+use crate::support::{TestDb, count};
+
+/// The golden node: ipmi 10.1.2.1, MAC de:ad:be:ef:00:01, user/password, ppc64el, 8 CPUs, 2048 MB, 32 GB,
+/// allocation pool 10.1.2.3 and 10.1.2.4.
+fn golden_node(db: &TestDb) {
+    db.ok(&[
+        "add_baremetal",
+        "devstack1",
+        "10.1.2.1",
+        "user",
+        "password",
+        "10.1.2.3,10.1.2.4",
+        "de:ad:be:ef:00:01",
+        "ppc64el",
+        "8",
+        "2048",
+        "32",
+    ]);
+}
+
+const GOLDEN_LOCALRC: &str = "IRONIC_HW_ARCH=ppc64el
+IRONIC_HW_NODE_CPU=8
+IRONIC_HW_NODE_RAM=2048
+IRONIC_HW_NODE_DISK=32
+ALLOCATION_POOL=\"start=10.1.2.3,end=10.1.2.3 --allocation-pool start=10.1.2.4,end=10.1.2.4\"
+";
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn allocated(db: &TestDb) -> i64 {
+    count(
+        &mut db.conn(),
+        "SELECT count(*) AS n FROM nodes WHERE state = 'allocated'",
+    )
+}
+
+#[test]
+fn allocate_writes_the_golden_hardware_info_and_localrc() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hardware_info");
+    let localrc = dir.path().join("localrc");
+    std::fs::write(
+        &hardware_info,
+        "stale content that is much longer than the new line\nand a second line\n",
+    )
+    .unwrap();
+    let existing = "[[local|localrc]]\nADMIN_PASSWORD=secret\n";
+    std::fs::write(&localrc, existing).unwrap();
+
+    db.ok(&[
+        "allocate",
+        "job-1",
+        "1",
+        "--hardware-info",
+        hardware_info.to_str().unwrap(),
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        read(&hardware_info),
+        "10.1.2.1 de:ad:be:ef:00:01 user password\n"
+    );
+    assert_eq!(read(&localrc), format!("{existing}{GOLDEN_LOCALRC}"));
+    assert_eq!(allocated(&db), 1);
+}
+
+#[test]
+fn devstack_files_are_created_when_missing() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hw");
+    let localrc = dir.path().join("rc");
+    db.ok(&[
+        "allocate",
+        "job-1",
+        "--hardware-info",
+        hardware_info.to_str().unwrap(),
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        read(&hardware_info),
+        "10.1.2.1 de:ad:be:ef:00:01 user password\n"
+    );
+    assert_eq!(read(&localrc), GOLDEN_LOCALRC);
+}
+
+#[test]
+fn localrc_without_a_final_newline_keeps_its_last_line() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let localrc = dir.path().join("localrc");
+    std::fs::write(&localrc, "HOST_IP=10.0.0.1").unwrap();
+    db.ok(&["allocate", "job-1", "--localrc", localrc.to_str().unwrap()]);
+    assert_eq!(
+        read(&localrc),
+        format!("HOST_IP=10.0.0.1\n{GOLDEN_LOCALRC}")
+    );
+}
+
+#[test]
+fn several_nodes_give_one_hardware_line_each_and_every_ip() {
+    let db = TestDb::new();
+    golden_node(&db);
+    db.ok(&[
+        "add_baremetal",
+        "devstack2",
+        "10.1.2.2",
+        "user2",
+        "password2",
+        "10.1.2.5",
+        "de:ad:be:ef:00:02",
+        "x86_64",
+        "4",
+        "1024",
+        "16",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hw");
+    let localrc = dir.path().join("rc");
+    db.ok(&[
+        "allocate",
+        "job-1",
+        "2",
+        "--hardware-info",
+        hardware_info.to_str().unwrap(),
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        read(&hardware_info),
+        "10.1.2.1 de:ad:be:ef:00:01 user password\n10.1.2.2 de:ad:be:ef:00:02 user2 password2\n"
+    );
+    // The hardware settings are the first node's; the allocation pool is every node's.
+    assert_eq!(
+        read(&localrc),
+        "IRONIC_HW_ARCH=ppc64el
+IRONIC_HW_NODE_CPU=8
+IRONIC_HW_NODE_RAM=2048
+IRONIC_HW_NODE_DISK=32
+ALLOCATION_POOL=\"start=10.1.2.3,end=10.1.2.3 --allocation-pool start=10.1.2.4,end=10.1.2.4 --allocation-pool start=10.1.2.5,end=10.1.2.5\"
+"
+    );
+}
+
+#[test]
+fn unwritable_paths_fail_before_allocating() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hw");
+    std::fs::write(&hardware_info, "previous\n").unwrap();
+    let hw = hardware_info.to_str().unwrap();
+    let dir_path = dir.path().to_str().unwrap();
+    for args in [
+        &[
+            "allocate",
+            "job-1",
+            "--hardware-info",
+            "/nonexistent/dir/file",
+        ][..],
+        &["allocate", "job-1", "--localrc", "/nonexistent/dir/file"],
+        &[
+            "allocate",
+            "job-1",
+            "--hardware-info",
+            hw,
+            "--localrc",
+            "/nonexistent/dir/file",
+        ],
+        &["allocate", "job-1", "--localrc", dir_path],
+    ] {
+        let err = db.fails(args, 1);
+        assert!(err.contains("opening "), "{args:?}: {err}");
+        assert_eq!(allocated(&db), 0, "{args:?} allocated a node");
+        assert_eq!(read(&hardware_info), "previous\n", "{args:?}");
+    }
+    assert_eq!(
+        count(
+            &mut db.conn(),
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn not_enough_nodes_leaves_the_devstack_files_alone() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hw");
+    let localrc = dir.path().join("rc");
+    std::fs::write(&hardware_info, "previous\n").unwrap();
+    std::fs::write(&localrc, "A=1\n").unwrap();
+    db.fails(
+        &[
+            "allocate",
+            "job-1",
+            "2",
+            "--hardware-info",
+            hardware_info.to_str().unwrap(),
+            "--localrc",
+            localrc.to_str().unwrap(),
+        ],
+        3,
+    );
+    assert_eq!(read(&hardware_info), "previous\n");
+    assert_eq!(read(&localrc), "A=1\n");
+    assert_eq!(allocated(&db), 0);
+}

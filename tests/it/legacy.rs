@@ -1,0 +1,397 @@
+//! The original MoltenIron client's commands, under their original names and positional arguments.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, count};
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Every node, secrets shown.
+fn all_nodes(db: &TestDb) -> Value {
+    json(&db.ok(&["status", "--baremetal", "--show-secrets", "-o", "json"]))
+}
+
+/// The node called `name`, secrets shown.
+fn node(db: &TestDb, name: &str) -> Value {
+    let all = all_nodes(db);
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no node {name} in {all}"))
+}
+
+fn events(db: &TestDb) -> i64 {
+    count(&mut db.conn(), "SELECT count(*) AS n FROM events")
+}
+
+/// The original `add_baremetal` arguments for a node called `name` (ipmi address 10.0.0.N, MAC ...:0N).
+fn baremetal_args(name: &str, n: u8) -> Vec<String> {
+    [
+        "add_baremetal".to_owned(),
+        name.to_owned(),
+        format!("10.0.0.{n}"),
+        "user".to_owned(),
+        format!("pw{n}"),
+        format!("10.1.{n}.1,10.1.{n}.2"),
+        format!("DE:AD:BE:EF:00:0{n}"),
+        "ppc64el".to_owned(),
+        "8".to_owned(),
+        "2048".to_owned(),
+        "32".to_owned(),
+    ]
+    .into()
+}
+
+fn run_owned(db: &TestDb, args: &[String]) -> String {
+    db.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn add_baremetal_takes_the_original_positional_arguments() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    let mut with_pool = baremetal_args("bm2", 2);
+    with_pool.push("ppc".to_owned());
+    run_owned(&db, &with_pool);
+
+    let bm1 = node(&db, "bm1");
+    assert_eq!(bm1["pool"], "default");
+    assert_eq!(bm1["driver"], "ipmi");
+    assert_eq!(bm1["state"], "ready");
+    assert_eq!(
+        bm1["driver_info"],
+        json!({"ipmi_address": "10.0.0.1", "ipmi_username": "user", "ipmi_password": "pw1"})
+    );
+    assert_eq!(bm1["ports"], json!([{"address": "de:ad:be:ef:00:01"}]));
+    assert_eq!(
+        bm1["properties"],
+        json!({"cpu_arch": "ppc64el", "cpus": 8, "memory_mb": 2048, "local_gb": 32})
+    );
+    assert!(bm1["properties"]["cpus"].is_u64(), "cpus is a number");
+    assert_eq!(bm1["allocation_pool"], json!(["10.1.1.1", "10.1.1.2"]));
+    assert_eq!(node(&db, "bm2")["pool"], "ppc");
+    assert_eq!(events(&db), 2);
+
+    // The same name again is a conflict.
+    let again = baremetal_args("bm1", 3);
+    let err = db.fails(&again.iter().map(String::as_str).collect::<Vec<_>>(), 6);
+    assert!(err.contains("node bm1 already exists"), "{err}");
+    assert_eq!(events(&db), 2);
+}
+
+#[test]
+fn add_keyvalue_pairs_maps_original_names_and_keeps_the_rest_as_properties() {
+    let db = TestDb::new();
+    db.ok(&[
+        "add_keyvalue_pairs",
+        "kv1",
+        "10.0.0.1",
+        "10.1.0.1,10.1.0.2",
+        "ipmi_user=admin",
+        "ipmi_password=S3cret=with=equals",
+        "port_hwaddr=de:ad:be:ef:00:01",
+        "cpu_arch=x86_64",
+        "cpus=8",
+        "ram_mb=1024",
+        "disk_gb=10",
+        "colour=blue",
+        "node_pool=kvpool",
+    ]);
+    let kv1 = node(&db, "kv1");
+    assert_eq!(kv1["pool"], "kvpool");
+    assert_eq!(
+        kv1["driver_info"],
+        json!({"ipmi_address": "10.0.0.1", "ipmi_username": "admin",
+               "ipmi_password": "S3cret=with=equals"})
+    );
+    assert_eq!(kv1["ports"], json!([{"address": "de:ad:be:ef:00:01"}]));
+    assert_eq!(
+        kv1["properties"],
+        json!({"cpu_arch": "x86_64", "cpus": 8, "memory_mb": 1024, "local_gb": 10,
+               "colour": "blue"})
+    );
+    assert!(
+        kv1["properties"]["cpus"].is_u64(),
+        "cpus=8 is stored as a number"
+    );
+    assert_eq!(kv1["allocation_pool"], json!(["10.1.0.1", "10.1.0.2"]));
+
+    // The minimal form: one pair.
+    db.ok(&[
+        "add_keyvalue_pairs",
+        "kv2",
+        "10.0.0.2",
+        "10.1.0.3",
+        "cpus=2",
+    ]);
+    assert_eq!(node(&db, "kv2")["pool"], "default");
+}
+
+#[test]
+fn add_json_blob_maps_original_names_with_an_optional_node_pool() {
+    let db = TestDb::new();
+    let blob = r#"{"ipmi_user": "admin", "ipmi_password": "pw", "port_hwaddr": "DE:AD:BE:EF:00:02",
+                   "cpu_arch": "ppc64el", "cpus": "16", "ram_mb": 4096, "disk_gb": 100,
+                   "extra_flag": true}"#;
+    db.ok(&["add_json_blob", "jb1", "10.0.0.2", "10.1.0.5", blob]);
+    db.ok(&[
+        "add_json_blob",
+        "jb2",
+        "10.0.0.3",
+        "",
+        blob.replace("00:02", "00:03").as_str(),
+        "jpool",
+    ]);
+
+    let jb1 = node(&db, "jb1");
+    assert_eq!(jb1["pool"], "default");
+    assert_eq!(
+        jb1["driver_info"],
+        json!({"ipmi_address": "10.0.0.2", "ipmi_username": "admin", "ipmi_password": "pw"})
+    );
+    assert_eq!(jb1["ports"], json!([{"address": "de:ad:be:ef:00:02"}]));
+    assert_eq!(
+        jb1["properties"],
+        json!({"cpu_arch": "ppc64el", "cpus": 16, "memory_mb": 4096, "local_gb": 100,
+               "extra_flag": true})
+    );
+    assert_eq!(jb1["allocation_pool"], json!(["10.1.0.5"]));
+    let jb2 = node(&db, "jb2");
+    assert_eq!(jb2["pool"], "jpool");
+    assert_eq!(jb2["allocation_pool"], json!([]));
+}
+
+#[test]
+fn allocate_get_field_and_release_in_the_original_forms() {
+    let db = TestDb::new();
+    let mut args = baremetal_args("bm1", 1);
+    args.push("ppc".to_owned());
+    run_owned(&db, &args);
+    run_owned(&db, &baremetal_args("bm2", 2));
+
+    db.ok(&["allocate", "job-ppc", "1", "ppc"]);
+    for (field, want) in [
+        ("ipmi_ip", "10.0.0.1"),
+        ("ipmi_user", "user"),
+        ("ipmi_password", "pw1"),
+        ("port_hwaddr", "de:ad:be:ef:00:01"),
+        ("cpu_arch", "ppc64el"),
+        ("cpus", "8"),
+        ("ram_mb", "2048"),
+        ("disk_gb", "32"),
+        ("node_pool", "ppc"),
+        ("allocation_pool", "10.1.1.1,10.1.1.2"),
+    ] {
+        assert_eq!(
+            db.ok(&["get_field", "job-ppc", field]),
+            format!("{want}\n"),
+            "get_field {field}"
+        );
+    }
+    db.ok(&["allocate", "job-default", "1"]);
+    assert_eq!(
+        db.ok(&["get_field", "job-default", "ipmi_ip"]),
+        "10.0.0.2\n"
+    );
+    db.fails(&["allocate", "job-more", "1"], 3);
+
+    db.ok(&["release", "job-ppc"]);
+    db.fails(&["get_field", "job-ppc", "ipmi_ip"], 4);
+    assert_eq!(node(&db, "bm1")["state"], "ready");
+    assert_eq!(node(&db, "bm2")["owner"], "job-default");
+    let mut conn = db.conn();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'release' AND owner = 'job-ppc'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn set_field_takes_the_type_as_a_fourth_argument() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    let id = node(&db, "bm1")["id"].as_i64().unwrap().to_string();
+    db.ok(&["set_field", &id, "cpus", "16", "int"]);
+    db.ok(&["set_field", &id, "ipmi_user", "admin", "string"]);
+    db.ok(&["set_field", &id, "gpus", "2", "int"]);
+    db.ok(&["set_field", &id, "label", "2", "string"]);
+    db.ok(&[
+        "set_field",
+        &id,
+        "port_hwaddr",
+        "de:ad:be:ef:00:aa",
+        "string",
+    ]);
+    let bm1 = node(&db, "bm1");
+    assert_eq!(bm1["properties"]["cpus"], 16);
+    assert_eq!(bm1["properties"]["gpus"], 2);
+    assert_eq!(bm1["properties"]["label"], "2");
+    assert_eq!(bm1["driver_info"]["ipmi_username"], "admin");
+    assert_eq!(bm1["ports"], json!([{"address": "de:ad:be:ef:00:aa"}]));
+    db.fails(&["set_field", &id, "cpus", "many", "int"], 1);
+    db.fails(&["set_field", &id, "cpus", "16", "float"], 2);
+}
+
+#[test]
+fn status_type_flag_and_status_baremetal() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    db.ok(&["allocate", "job-1"]);
+
+    let human = db.ok(&["status", "-t", "human"]);
+    let mut lines = human.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..4], ["id", "name", "pool", "state"], "{human}");
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..5],
+        ["1", "bm1", "default", "allocated", "job-1"],
+        "{human}"
+    );
+
+    let csv = db.ok(&["status", "-t", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,name,pool,state,owner,held,lease left,bmc address"
+    );
+    assert!(
+        lines[1].starts_with("1,bm1,default,allocated,job-1,"),
+        "{csv}"
+    );
+
+    let csv = db.ok(&["status_baremetal", "-t", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,name,pool,state,owner,held,lease left,bmc address,bmc user,bmc password,macs,cpu arch,cpus,memory mb,local gb,allocation pool"
+    );
+    assert!(
+        lines[1].ends_with(
+            ",10.0.0.1,user,********,de:ad:be:ef:00:01,ppc64el,8,2048,32,\"10.1.1.1,10.1.1.2\""
+        ),
+        "{csv}"
+    );
+    let shown = db.ok(&["status_baremetal", "-t", "csv", "--show-secrets"]);
+    assert!(shown.contains(",user,pw1,"), "{shown}");
+}
+
+#[test]
+fn delete_db_with_yes_empties_the_pool() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    db.ok(&["allocate", "job-1"]);
+    db.ok(&["delete_db", "--yes"]);
+    let mut conn = db.conn();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM nodes"), 0);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM events"), 0);
+    assert_eq!(db.ok(&["status", "-o", "json"]).trim(), "[]");
+}
+
+#[test]
+fn bad_legacy_input_is_exit_1_and_writes_nothing() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    let good = |name: &str| baremetal_args(name, 5);
+    let mut cases: Vec<(Vec<String>, &str)> = Vec::new();
+    let mut bad_pool = good("x1");
+    bad_pool[5] = "10.1.5.1,10.1.5.300".to_owned();
+    cases.push((bad_pool, "invalid IP address \"10.1.5.300\""));
+    let mut bad_mac = good("x2");
+    bad_mac[6] = "de:ad:be:ef:00".to_owned();
+    cases.push((bad_mac, "invalid MAC address"));
+    let mut bad_ipmi = good("x3");
+    bad_ipmi[2] = "10.0.0.999".to_owned();
+    cases.push((bad_ipmi, "ipmi_address"));
+    let mut bad_cpus = good("x4");
+    bad_cpus[8] = "eight".to_owned();
+    cases.push((bad_cpus, "cpus must be a non-negative integer"));
+    cases.push((good("x;5"), "contains ';'"));
+    let owned = |args: &[&str]| args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    cases.push((
+        owned(&[
+            "add_keyvalue_pairs",
+            "k1",
+            "10.0.0.6",
+            "10.1.6.1",
+            "cpus=abc",
+        ]),
+        "cpus must be a non-negative integer",
+    ));
+    cases.push((
+        owned(&[
+            "add_keyvalue_pairs",
+            "k2",
+            "10.0.0.6",
+            "10.1.6.1,nope",
+            "cpus=1",
+        ]),
+        "invalid IP address \"nope\"",
+    ));
+    cases.push((
+        owned(&[
+            "add_keyvalue_pairs",
+            "k3",
+            "10.0.0.6",
+            "10.1.6.1",
+            "port_hwaddr=zz",
+        ]),
+        "invalid MAC address",
+    ));
+    cases.push((
+        owned(&[
+            "add_keyvalue_pairs",
+            "k4",
+            "10.0.0.6",
+            "10.1.6.1",
+            "novalue",
+        ]),
+        "expected key=value",
+    ));
+    cases.push((
+        owned(&[
+            "add_keyvalue_pairs",
+            "k5",
+            "10.0.0.6",
+            "10.1.6.1",
+            "state=allocated",
+        ]),
+        "cannot be set",
+    ));
+    for blob in ["[1, 2]", "\"text\"", "42", "{not json"] {
+        cases.push((
+            owned(&["add_json_blob", "j1", "10.0.0.7", "10.1.7.1", blob]),
+            "must be a JSON object",
+        ));
+    }
+    cases.push((
+        owned(&[
+            "add_json_blob",
+            "j2",
+            "10.0.0.7",
+            "10.1.7.1",
+            r#"{"cpus": "abc"}"#,
+        ]),
+        "cpus must be a non-negative integer",
+    ));
+
+    let before = (all_nodes(&db), events(&db));
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = db.fails(&args, 1);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in {err}");
+        assert_eq!(
+            (all_nodes(&db), events(&db)),
+            before,
+            "{args:?} wrote something"
+        );
+    }
+}
