@@ -31,8 +31,9 @@ pub enum Field {
 }
 
 impl Field {
-    /// Resolves a field name: an alias, `driver_info.KEY`, `properties.KEY`, an Ironic node field, or any
-    /// other simple name, which means `properties.NAME`.
+    /// Resolves a field name: an alias, `driver_info.KEY`, `properties.KEY`, an Ironic node field, a
+    /// name that looks like a BMC setting (see [`is_driver_info_key`]), or any other simple name, which
+    /// means `properties.NAME` (the original's free-form blob).
     pub fn parse(name: &str) -> Result<Field, String> {
         let simple = |key: &str| {
             !key.is_empty()
@@ -63,8 +64,16 @@ impl Field {
             "owner" | "provisioned" => Field::Owner,
             "allocated_at" | "timestamp" => Field::AllocatedAt,
             "lease_expires_at" => Field::LeaseExpiresAt,
+            "driver_info" | "properties" | "ports" => {
+                return Err(format!(
+                    "{name} is a group of fields; name one of them, e.g. {name}.KEY"
+                ));
+            }
             other if crate::inventory::IRONIC_NODE_FIELDS.contains(&other) => {
                 Field::Ironic(other.to_owned())
+            }
+            other if simple(other) && is_driver_info_key(other) => {
+                Field::DriverInfo(other.to_owned())
             }
             other if simple(other) => Field::Property(other.to_owned()),
             other => return Err(format!("unknown field {other:?}")),
@@ -93,7 +102,7 @@ impl Field {
 
     /// Whether the value is a credential that is masked unless asked for.
     pub fn is_secret(&self) -> bool {
-        matches!(self, Field::DriverInfo(key) if is_secret_key(key))
+        matches!(self, Field::DriverInfo(key) | Field::Property(key) | Field::Ironic(key) if is_secret_key(key))
     }
 
     /// The field's value on `node`, or `None` where the node has no such value.
@@ -175,6 +184,17 @@ pub fn is_secret_key(key: &str) -> bool {
     key.contains("password")
 }
 
+/// Whether a bare legacy key names a BMC setting, which belongs in driver_info rather than properties:
+/// credentials, addresses and the driver-prefixed keys Ironic's drivers use.
+pub fn is_driver_info_key(key: &str) -> bool {
+    is_secret_key(key)
+        || key.ends_with("_username")
+        || key.ends_with("_address")
+        || ["ipmi_", "redfish_", "deploy_"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+}
+
 /// Reads a command-line VALUE as `ty` says.
 pub fn typed_value(raw: &str, ty: ValueType) -> Result<Value, String> {
     match ty {
@@ -183,10 +203,8 @@ pub fn typed_value(raw: &str, ty: ValueType) -> Result<Value, String> {
             .trim()
             .parse::<i64>()
             .map(Value::from)
-            .map_err(|_| format!("{raw:?} is not an integer")),
-        ValueType::Json => {
-            serde_json::from_str(raw).map_err(|e| format!("invalid JSON value: {e}"))
-        }
+            .map_err(|_| "VALUE is not an integer (not echoed: it may be a secret)".to_owned()),
+        ValueType::Json => serde_json::from_str(raw).map_err(|e| format!("VALUE is not JSON: {e}")),
     }
 }
 
@@ -196,9 +214,11 @@ pub fn apply_all(
     fields: impl IntoIterator<Item = (String, Value)>,
 ) -> Result<(), String> {
     for (name, value) in fields {
-        Field::parse(&name)?
-            .set(spec, value)
-            .map_err(|e| format!("{name}: {e}"))?;
+        let field = Field::parse(&name)?;
+        if field == Field::Name {
+            return Err("the node's name is its own argument, not a field here".to_owned());
+        }
+        field.set(spec, value).map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(())
 }
@@ -260,6 +280,15 @@ mod tests {
             Field::parse("anything").unwrap(),
             Field::Property("anything".into())
         );
+        assert_eq!(
+            Field::parse("redfish_password").unwrap(),
+            Field::DriverInfo("redfish_password".into())
+        );
+        assert_eq!(
+            Field::parse("drac_address").unwrap(),
+            Field::DriverInfo("drac_address".into())
+        );
+        assert!(Field::parse("driver_info").is_err());
         assert!(Field::parse("a b").is_err());
         assert!(Field::parse("driver_info.").is_err());
     }

@@ -39,7 +39,15 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
         .chain(env_urls.iter())
         .map(String::as_str);
     let secrets = config::secrets(urls);
-    let message = format!("{err:#}").replace('\n', " ");
+    // One line, and no control characters from hostile input reach the terminal.
+    let message: String = format!("{err:#}")
+        .chars()
+        .map(|c| match c {
+            '\n' => " ".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
     (
         format!("molteniron: error: {}", error::redact(&message, &secrets)),
         error::exit_code(err),

@@ -60,12 +60,15 @@ fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
     }
 }
 
-/// A node as JSON: the stable shape every command uses. Passwords in driver_info are masked unless
-/// `show_secrets`.
+/// A node as JSON: the stable shape every command uses. Password keys in driver_info and properties are
+/// masked unless `show_secrets`.
 pub fn node_json(node: &Node, show_secrets: bool) -> Value {
-    let mut driver_info = node.driver_info.clone();
+    let (mut driver_info, mut properties) = (node.driver_info.clone(), node.properties.clone());
     if !show_secrets {
-        if let Some(map) = driver_info.as_object_mut() {
+        for map in [&mut driver_info, &mut properties]
+            .into_iter()
+            .filter_map(Value::as_object_mut)
+        {
             for (key, value) in map.iter_mut() {
                 if is_secret_key(key) {
                     *value = Value::from(MASK);
@@ -84,7 +87,7 @@ pub fn node_json(node: &Node, show_secrets: bool) -> Value {
         "maintenance_reason": node.maintenance_reason,
         "driver": node.driver,
         "driver_info": driver_info,
-        "properties": node.properties,
+        "properties": properties,
         "ports": node.ports,
         "allocation_pool": node.allocation_pool,
         "ironic_fields": node.ironic_fields,

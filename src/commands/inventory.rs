@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{Ctx, invalid};
 use crate::cli::{AddArgs, Format, ValueType};
 use crate::error::Failure;
-use crate::fields::{Field, apply_all, is_secret_key, split_pair, typed_value};
+use crate::fields::{Field, apply_all, split_pair, typed_value};
 use crate::inventory::{NodeSpec, parse_inventory, parse_ip_list, render_inventory};
 use crate::{output, store};
 
@@ -238,9 +238,10 @@ pub fn set_field(
             if spec.name != node.name && store::find_node(conn, &spec.name, false)?.is_some() {
                 return Err(Failure::Conflict(format!("node {} already exists", spec.name)).into());
             }
-            let shown = match &field {
-                Field::DriverInfo(k) if is_secret_key(k) => Value::from("(changed)"),
-                _ => value.clone(),
+            let shown = if field.is_secret() {
+                Value::from("(changed)")
+            } else {
+                value.clone()
             };
             let detail = json!({"field": field.canonical(), "value": shown});
             Ok::<_, anyhow::Error>(store::update_inventory(

@@ -38,7 +38,13 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
         Some(text) => parse_duration(text)?,
         None => ctx.config.max_lease,
     };
-    // Open the DevStack files before allocating, so an unwritable path fails before any node is taken.
+    // Open the DevStack files before allocating, so an unwritable path fails before any node is taken;
+    // files this run creates are removed again if the allocation fails.
+    let created: Vec<&Path> = [&args.hardware_info, &args.localrc]
+        .into_iter()
+        .filter_map(|p| p.as_deref())
+        .filter(|p| !p.exists())
+        .collect();
     let hardware_info = args
         .hardware_info
         .as_deref()
@@ -46,7 +52,7 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
         .transpose()?;
     let localrc = args.localrc.as_deref().map(open_for_append).transpose()?;
 
-    let nodes = ctx.with_db(|conn| {
+    let allocated = ctx.with_db(|conn| {
         for _ in 0..ALLOCATE_ATTEMPTS {
             let granted = store::allocate(conn, &args.owner, pool, args.count, lease.as_secs_f64())?;
             if !granted.is_empty() {
@@ -73,6 +79,11 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
             }
         }
         Err(Failure::NotEnough { found: 0, requested: args.count }.into())
+    });
+    let nodes = allocated.inspect_err(|_| {
+        for path in &created {
+            let _ = std::fs::remove_file(path);
+        }
     })?;
 
     if let Some((file, path)) = hardware_info {

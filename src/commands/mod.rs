@@ -80,7 +80,15 @@ pub fn run(cli: &Cli) -> Result<()> {
             value,
             legacy_type,
             value_type,
-        } => inventory::set_field(&ctx, node, field, value, value_type.or(*legacy_type)),
+        } => {
+            if let (Some(a), Some(b)) = (legacy_type, value_type) {
+                if a != b {
+                    let message = format!("two different types given: {a:?} and --type {b:?}");
+                    return Err(Failure::Usage(message).into());
+                }
+            }
+            inventory::set_field(&ctx, node, field, value, value_type.or(*legacy_type))
+        }
         Command::Status(args) => admin::status(&ctx, args, args.baremetal),
         Command::StatusBaremetal(args) => admin::status(&ctx, args, true),
         Command::History {

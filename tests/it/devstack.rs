@@ -219,3 +219,26 @@ fn not_enough_nodes_leaves_the_devstack_files_alone() {
     assert_eq!(read(&localrc), "A=1\n");
     assert_eq!(allocated(&db), 0);
 }
+
+#[test]
+fn a_failed_allocation_removes_devstack_files_it_created() {
+    let db = TestDb::new();
+    golden_node(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hw");
+    let localrc = dir.path().join("rc");
+    let args = [
+        "allocate",
+        "job-1",
+        "2",
+        "--hardware-info",
+        hardware_info.to_str().unwrap(),
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ];
+    db.fails(&args, 3);
+    assert!(
+        !hardware_info.exists() && !localrc.exists(),
+        "files created for a failed allocation stay behind"
+    );
+}

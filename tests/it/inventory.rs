@@ -974,3 +974,26 @@ fn history_filters_and_json_shape() {
     db.fails(&["history", "--limit", "0"], 1);
     db.fails(&["history", "--since", "yesterday-ish"], 1);
 }
+
+#[test]
+fn errors_never_echo_a_rejected_password_or_raw_control_characters() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let err = db.fails(
+        &[
+            "set-field",
+            "a0",
+            "ipmi_password",
+            "hunter2x",
+            "--type",
+            "int",
+        ],
+        1,
+    );
+    assert!(!err.contains("hunter2x"), "{err}");
+    let file = temp_file(b"nodes:\n  - name: \"bad\\e[31mname\"\n    driver: fake\n");
+    let err = db.fails(&["import", path_of(&file)], 1);
+    assert!(!err.contains('\u{1b}'), "raw ESC reached stderr: {err:?}");
+    assert!(err.contains("\\u{1b}"), "{err:?}");
+    assert_eq!(err.lines().count(), 1);
+}

@@ -395,3 +395,58 @@ fn bad_legacy_input_is_exit_1_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn legacy_keys_for_bmc_settings_land_in_driver_info_and_names_cannot_be_smuggled() {
+    let db = TestDb::new();
+    db.ok(&[
+        "add_keyvalue_pairs",
+        "kv1",
+        "10.0.0.9",
+        "10.1.9.1",
+        "redfish_password=s3cret",
+        "drac_address=10.0.0.10",
+        "rack=r7",
+    ]);
+    let n = node(&db, "kv1");
+    assert_eq!(n["driver_info"]["redfish_password"], "s3cret");
+    assert_eq!(n["driver_info"]["drac_address"], "10.0.0.10");
+    assert_eq!(n["properties"]["rack"], "r7");
+    let masked = json(&db.ok(&["status", "-o", "json"]));
+    assert_eq!(masked[0]["driver_info"]["redfish_password"], "********");
+    let before = events(&db);
+    let err = db.fails(
+        &[
+            "add_keyvalue_pairs",
+            "kv2",
+            "10.0.0.9",
+            "10.1.9.2",
+            "name=other",
+        ],
+        1,
+    );
+    assert!(err.contains("name"), "{err}");
+    db.fails(
+        &[
+            "add_json_blob",
+            "kv3",
+            "10.0.0.9",
+            "10.1.9.3",
+            r#"{"name": "other"}"#,
+        ],
+        1,
+    );
+    assert_eq!(events(&db), before);
+}
+
+#[test]
+fn set_field_with_two_different_types_is_a_usage_error() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    db.fails(
+        &["set_field", "bm1", "cpus", "4", "int", "--type", "json"],
+        2,
+    );
+    db.ok(&["set_field", "bm1", "cpus", "4", "int", "--type", "int"]);
+    assert_eq!(node(&db, "bm1")["properties"]["cpus"], 4);
+}
