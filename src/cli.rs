@@ -68,8 +68,10 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValueType {
     /// Text (numeric fields such as cpus still become numbers).
+    #[value(alias = "str")]
     String,
     /// An integer.
+    #[value(alias = "integer")]
     Int,
     /// Any JSON value (an object, a list, true, ...).
     Json,

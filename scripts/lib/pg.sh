@@ -64,6 +64,18 @@ stop_private_postgres() {
     fi
 }
 
+# Installs what building molteniron needs beyond Rust: libpq's headers and library (Debian's libpq-dev).
+ensure_build_deps() {
+    if [ -e /usr/include/postgresql/libpq-fe.h ] || pkg-config --exists libpq 2>/dev/null; then
+        return 0
+    fi
+    echo "molteniron: libpq-dev not found; installing it" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev >/dev/null
+}
+
 use_database() {
     if [ -n "${DATABASE_URL:-}${MOLTENIRON_DATABASE_URL:-}${PGHOST:-}" ]; then
         echo "molteniron: using the configured database server" >&2

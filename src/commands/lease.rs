@@ -198,7 +198,9 @@ pub fn release(ctx: &Ctx, owner: &str, node: Option<&str>) -> Result<()> {
     })?;
     if released.is_empty() {
         eprintln!("molteniron: {owner} holds no nodes; nothing to release");
-        return Ok(());
+        if format == Format::Human {
+            return Ok(());
+        }
     }
     output::released(&released, format)
 }

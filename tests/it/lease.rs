@@ -103,6 +103,8 @@ fn release_is_idempotent_and_release_node_checks_the_holder() {
     let (code, out, err) = db.run(&["release", "job-1"]);
     assert_eq!(code, 0);
     assert!(out.is_empty());
+    let (code, out, _) = db.run(&["release", "job-1", "-o", "json"]);
+    assert_eq!((code, out.trim()), (0, "[]"), "scripts get an empty list");
     assert!(err.contains("job-1 holds no nodes"), "{err}");
     let mut conn = db.conn();
     assert_eq!(

@@ -237,6 +237,12 @@ fn set_field_takes_the_type_as_a_fourth_argument() {
     assert_eq!(bm1["ports"], json!([{"address": "de:ad:be:ef:00:aa"}]));
     db.fails(&["set_field", &id, "cpus", "many", "int"], 1);
     db.fails(&["set_field", &id, "cpus", "16", "float"], 2);
+    // Python's type names, as old scripts may pass them.
+    db.ok(&["set_field", &id, "gpus", "4", "integer"]);
+    db.ok(&["set_field", &id, "label", "x", "str"]);
+    let bm1 = node(&db, "bm1");
+    assert_eq!(bm1["properties"]["gpus"], 4);
+    assert_eq!(bm1["properties"]["label"], "x");
 }
 
 #[test]

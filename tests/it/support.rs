@@ -24,9 +24,13 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static TEMPLATE: OnceLock<String> = OnceLock::new();
 static TEMPLATE_INIT: Mutex<()> = Mutex::new(());
 
-/// The server the tests use, as a connection string (empty: libpq's defaults).
+/// The server the tests use, as a connection string: `DATABASE_URL`, else `MOLTENIRON_DATABASE_URL`,
+/// else empty (libpq's PG* defaults).
 pub fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_default()
+    ["DATABASE_URL", "MOLTENIRON_DATABASE_URL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default()
 }
 
 /// `url` with its database replaced by `dbname` (URL or keyword form).
