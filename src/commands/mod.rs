@@ -7,6 +7,7 @@ mod lease;
 
 use anyhow::Result;
 use diesel::PgConnection;
+use diesel::connection::{CacheSize, Connection};
 
 use crate::cli::{Cli, Command, Format};
 use crate::config::{self, Config};
@@ -40,6 +41,8 @@ impl Ctx {
     /// Connects, runs `body`, and explains its error (an unmigrated database says so).
     pub fn with_db<T>(&self, body: impl FnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
         let mut conn = db::connect(&self.url, &self.config)?;
+        // One process sends a statement or two: preparing them first would cost a round trip each.
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
         body(&mut conn).map_err(|e| db::explain(&mut conn, e))
     }
 }

@@ -6,12 +6,15 @@
 //! any point leaves all of the change or none of it. The rest is diesel DSL, run by the commands inside a
 //! transaction when it takes more than one statement.
 
+mod hot;
+
 use chrono::{DateTime, Utc};
 use diesel::pg::data_types::PgInterval;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Text, Timestamptz};
 use serde_json::Value;
 
+use self::hot::{Allocate, Reap, Release, Renew, Statement};
 use crate::inventory::NodeSpec;
 use crate::schema::{events, nodes};
 
@@ -160,12 +163,13 @@ pub fn allocate(
     count: i64,
     lease_secs: f64,
 ) -> QueryResult<Vec<Node>> {
-    diesel::sql_query(include_str!("sql/allocate.sql"))
-        .bind::<Text, _>(owner)
-        .bind::<Text, _>(pool)
-        .bind::<BigInt, _>(count)
-        .bind::<Double, _>(lease_secs)
-        .load(conn)
+    Statement(Allocate {
+        owner,
+        pool,
+        count,
+        lease_secs,
+    })
+    .load(conn)
 }
 
 /// How many of the `count` lowest-id ready nodes of `pool` could be locked right now (for the
@@ -185,19 +189,17 @@ pub fn release(
     node_id: Option<i64>,
     state: &str,
 ) -> QueryResult<Vec<Released>> {
-    diesel::sql_query(include_str!("sql/release.sql"))
-        .bind::<Text, _>(owner)
-        .bind::<Nullable<BigInt>, _>(node_id)
-        .bind::<Text, _>(state)
-        .load(conn)
+    Statement(Release {
+        owner,
+        node_id,
+        state,
+    })
+    .load(conn)
 }
 
 /// Moves the lease of every node `owner` holds to now + `lease_secs`, writing one event each.
 pub fn renew(conn: &mut PgConnection, owner: &str, lease_secs: f64) -> QueryResult<Vec<Node>> {
-    diesel::sql_query(include_str!("sql/renew.sql"))
-        .bind::<Text, _>(owner)
-        .bind::<Double, _>(lease_secs)
-        .load(conn)
+    Statement(Renew { owner, lease_secs }).load(conn)
 }
 
 /// Releases into `state` every expired allocation (and, with `max_age_secs`, every older one), skipping
@@ -207,10 +209,11 @@ pub fn reap(
     max_age_secs: Option<f64>,
     state: &str,
 ) -> QueryResult<Vec<Reaped>> {
-    diesel::sql_query(include_str!("sql/reap.sql"))
-        .bind::<Nullable<Double>, _>(max_age_secs)
-        .bind::<Text, _>(state)
-        .load(conn)
+    Statement(Reap {
+        max_age_secs,
+        state,
+    })
+    .load(conn)
 }
 
 /// The nodes `owner` holds, lowest id first.
