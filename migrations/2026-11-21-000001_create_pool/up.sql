@@ -52,8 +52,11 @@ COMMENT ON COLUMN nodes.maintenance_reason IS 'why the node is out of service; N
 COMMENT ON COLUMN nodes.created_at IS 'when the node was added';
 COMMENT ON COLUMN nodes.updated_at IS 'when the row last changed';
 
--- The hot path: the lowest-id ready nodes of one pool.
-CREATE INDEX nodes_ready_by_pool ON nodes (pool, id) WHERE state = 'ready';
+-- The hot path: the lowest-id ready nodes of one pool. The key is `id + 0`, not `id`, and allocate orders
+-- by `id + 0`: the primary key cannot deliver that order, so the planner cannot pick "walk the primary key
+-- and filter on state" (which stale statistics make look cheap and which reads every allocated row when the
+-- pool is nearly exhausted). This index is the only ordered path, whatever the statistics say.
+CREATE INDEX nodes_ready_by_pool ON nodes (pool, (id + 0)) WHERE state = 'ready';
 -- release, renew, get-field: the nodes of one owner.
 CREATE INDEX nodes_by_owner ON nodes (owner) WHERE owner IS NOT NULL;
 -- reap: allocations by lease expiry.

@@ -16,5 +16,6 @@ mod inventory;
 mod lease;
 
 mod legacy;
+mod plan;
 
 mod support;

@@ -8,7 +8,7 @@ WITH candidates AS MATERIALIZED (
     WHERE state = 'ready'
       AND pool = $2
       AND NOT EXISTS (SELECT 1 FROM nodes AS held WHERE held.owner = $1)
-    ORDER BY id
+    ORDER BY id + 0  -- served only by the index nodes_ready_by_pool (see the migration)
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), granted AS (

@@ -4,7 +4,7 @@ SELECT count(*) AS found
 FROM (
     SELECT id FROM nodes
     WHERE state = 'ready' AND pool = $1
-    ORDER BY id
+    ORDER BY id + 0
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ) AS lockable
