@@ -82,15 +82,11 @@ enum DurationValue {
 
 impl DurationValue {
     fn resolve(&self, key: &str) -> Result<Duration> {
-        match self {
-            DurationValue::Seconds(0) => {
-                Err(Failure::Invalid(format!("{key} must be positive")).into())
-            }
-            DurationValue::Seconds(secs) => Ok(Duration::from_secs(*secs)),
-            DurationValue::Text(text) => {
-                parse_duration(text).with_context(|| format!("reading {key}"))
-            }
-        }
+        let duration = match self {
+            DurationValue::Seconds(secs) => parse_duration(&secs.to_string()),
+            DurationValue::Text(text) => parse_duration(text),
+        };
+        duration.with_context(|| format!("reading {key}"))
     }
 }
 

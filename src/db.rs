@@ -24,7 +24,7 @@ const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 /// defaults). Settings the user wrote themselves win.
 pub fn conninfo(url: &str, config: &Config) -> String {
     let mut params = vec![("fallback_application_name", "molteniron".to_owned())];
-    if !url.contains("connect_timeout=") {
+    if !url.contains("connect_timeout") {
         params.push((
             "connect_timeout",
             config.connect_timeout.as_secs().max(1).to_string(),
@@ -46,12 +46,21 @@ pub fn conninfo(url: &str, config: &Config) -> String {
     out
 }
 
-/// Opens a connection; failure is [`Failure::Unreachable`] (exit 5) with libpq's reason.
+/// Opens a connection. A server that cannot be reached or refuses the login is [`Failure::Unreachable`]
+/// (exit 5: a job may retry); a connection string libpq cannot parse is [`Failure::Invalid`] (exit 1:
+/// retrying will not help).
 pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
     PgConnection::establish(&conninfo(url, config)).map_err(|e| {
         let reason = e.to_string();
-        let reason = reason.trim().replace('\n', " ");
-        Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        // libpq starts every failed attempt with "connection to server ..." (or "could not translate
+        // host name ..."); anything else is its verdict on the string itself.
+        let attempted = reason.contains("connection to server") || reason.starts_with("could not");
+        if attempted {
+            Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
+        } else {
+            Failure::Invalid(format!("invalid database connection string: {reason}")).into()
+        }
     })
 }
 

@@ -57,12 +57,13 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-/// Replaces every occurrence of each secret in `text` with `***`.
+/// Replaces every occurrence of each secret in `text` with `***`. Secrets shorter than four characters
+/// are left alone: replacing every "e" would garble the message and reveal the password all the same.
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .fold(text.to_owned(), |acc, secret| {
-            acc.replace(secret.as_str(), "***")
-        })
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.chars().count() >= 4).collect();
+    // Longest first, so a password that contains another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.iter().fold(text.to_owned(), |acc, secret| {
+        acc.replace(secret.as_str(), "***")
+    })
 }

@@ -179,9 +179,37 @@ impl Field {
     }
 }
 
-/// Whether a driver_info key holds a credential (any key containing "password").
+/// Whether a key holds a credential: any key containing "password", in any case.
 pub fn is_secret_key(key: &str) -> bool {
-    key.contains("password")
+    key.to_ascii_lowercase().contains("password")
+}
+
+/// Whether a JSON value holds a credential anywhere inside it (a key as [`is_secret_key`] says).
+pub fn contains_secret(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| is_secret_key(k) || contains_secret(v)),
+        Value::Array(items) => items.iter().any(contains_secret),
+        _ => false,
+    }
+}
+
+/// Replaces the value of every credential key inside `value`, at any depth, with `mask`.
+pub fn mask_secrets(value: &mut Value, mask: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if is_secret_key(key) {
+                    *inner = Value::from(mask);
+                } else {
+                    mask_secrets(inner, mask);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_secrets(v, mask)),
+        _ => {}
+    }
 }
 
 /// Whether a bare legacy key names a BMC setting, which belongs in driver_info rather than properties:

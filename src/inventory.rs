@@ -227,6 +227,11 @@ pub fn check_name(name: &str) -> Result<(), String> {
             name.chars().count()
         ));
     }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "node name {name:?} is only digits, which would be read as a node id"
+        ));
+    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-._~".contains(*c)))
@@ -243,8 +248,8 @@ pub fn check_owner(owner: &str) -> Result<(), String> {
     if owner.is_empty() || owner.chars().count() > 255 {
         return Err("owner must be 1 to 255 characters".to_owned());
     }
-    if owner.contains('\0') {
-        return Err("owner must not contain NUL".to_owned());
+    if owner.chars().any(char::is_control) {
+        return Err("owner must not contain control characters (newlines, tabs, ...)".to_owned());
     }
     Ok(())
 }

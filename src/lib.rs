@@ -28,17 +28,11 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
     let config_url = config::Config::load(cli.config.as_deref())
         .ok()
         .and_then(|c| c.database_url);
-    let env_urls: Vec<String> = ["MOLTENIRON_DATABASE_URL", "DATABASE_URL"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .collect();
     let urls = cli
         .database_url
         .iter()
         .chain(config_url.iter())
-        .chain(env_urls.iter())
         .map(String::as_str);
-    let secrets = config::secrets(urls);
     // One line, and no control characters from hostile input reach the terminal.
     let message: String = format!("{err:#}")
         .chars()
@@ -49,7 +43,28 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
         })
         .collect();
     (
-        format!("molteniron: error: {}", error::redact(&message, &secrets)),
+        format!("molteniron: error: {}", redact(&message, urls)),
         error::exit_code(err),
     )
+}
+
+/// Clap's message for a command line it could not parse, behind our prefix, with any password that the
+/// arguments or the environment hold replaced by `***`.
+pub fn usage_error(clap_text: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    format!(
+        "molteniron: {}",
+        redact(clap_text.trim_start(), args.iter().map(String::as_str))
+    )
+}
+
+/// Replaces the passwords of `urls`, `MOLTENIRON_DATABASE_URL`, `DATABASE_URL` and `PGPASSWORD` in `text`.
+fn redact<'a>(text: &str, urls: impl Iterator<Item = &'a str>) -> String {
+    let env_urls: Vec<String> = ["MOLTENIRON_DATABASE_URL", "DATABASE_URL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect();
+    let mut secrets = config::secrets(urls);
+    secrets.extend(config::secrets(env_urls.iter().map(String::as_str)));
+    error::redact(text, &secrets)
 }

@@ -1,5 +1,6 @@
 //! The `molteniron` binary: parse, run, map the outcome to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,10 +14,18 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `molteniron`: the help, on stderr, and the usage-error exit code.
+            let _ = write!(std::io::stderr(), "{}", e.render());
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            // clap's own message, behind our prefix, with its usage line and tip.
-            let text = e.render().to_string();
-            eprint!("molteniron: {}", text.trim_start());
+            // clap's own message (with its usage line and tip) behind our prefix.
+            let _ = write!(
+                std::io::stderr(),
+                "{}",
+                molteniron::usage_error(&e.render().to_string())
+            );
             return ExitCode::from(2);
         }
     };
@@ -24,7 +33,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let (line, code) = molteniron::report(&cli, &err);
-            eprintln!("{line}");
+            let _ = writeln!(std::io::stderr(), "{line}");
             ExitCode::from(code)
         }
     }

@@ -11,7 +11,7 @@ use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
 use crate::cli::Format;
-use crate::fields::{is_secret_key, plain};
+use crate::fields::{mask_secrets, plain};
 use crate::inventory::bmc;
 use crate::store::{Event, Node, Reaped, Released};
 
@@ -23,6 +23,12 @@ pub fn text(text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .context("writing to standard output")
+}
+
+/// Writes a note for people to stderr as `molteniron: TEXT`. A closed stderr is ignored: a note is never
+/// worth failing (or panicking) for.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "molteniron: {text}");
 }
 
 /// Writes `value` as pretty JSON and a newline.
@@ -60,20 +66,17 @@ fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
     }
 }
 
-/// A node as JSON: the stable shape every command uses. Password keys in driver_info and properties are
-/// masked unless `show_secrets`.
+/// A node as JSON: the stable shape every command uses. Credentials (any key containing "password", at
+/// any depth) are masked unless `show_secrets`.
 pub fn node_json(node: &Node, show_secrets: bool) -> Value {
-    let (mut driver_info, mut properties) = (node.driver_info.clone(), node.properties.clone());
+    let (mut driver_info, mut properties, mut ironic_fields) = (
+        node.driver_info.clone(),
+        node.properties.clone(),
+        node.ironic_fields.clone(),
+    );
     if !show_secrets {
-        for map in [&mut driver_info, &mut properties]
-            .into_iter()
-            .filter_map(Value::as_object_mut)
-        {
-            for (key, value) in map.iter_mut() {
-                if is_secret_key(key) {
-                    *value = Value::from(MASK);
-                }
-            }
+        for value in [&mut driver_info, &mut properties, &mut ironic_fields] {
+            mask_secrets(value, MASK);
         }
     }
     json!({
@@ -90,7 +93,7 @@ pub fn node_json(node: &Node, show_secrets: bool) -> Value {
         "properties": properties,
         "ports": node.ports,
         "allocation_pool": node.allocation_pool,
-        "ironic_fields": node.ironic_fields,
+        "ironic_fields": ironic_fields,
     })
 }
 

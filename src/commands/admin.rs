@@ -15,11 +15,12 @@ use crate::store::{self, EventFilter};
 
 /// `migrate`: create or upgrade the schema.
 pub fn migrate(ctx: &Ctx) -> Result<()> {
+    ctx.format(&[Format::Human])?;
     let applied = ctx.with_db(db::migrate)?;
     if applied.is_empty() {
-        eprintln!("molteniron: the schema is up to date");
+        output::note("the schema is up to date");
     } else {
-        eprintln!("molteniron: applied migrations {}", applied.join(", "));
+        output::note(&format!("applied migrations {}", applied.join(", ")));
     }
     Ok(())
 }
@@ -107,15 +108,17 @@ pub fn maintenance(ctx: &Ctx, key: &str, reason: Option<&str>, force: bool) -> R
 
 /// `status` and `status_baremetal`.
 pub fn status(ctx: &Ctx, args: &StatusArgs, baremetal: bool) -> Result<()> {
+    let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
     let format = match args.legacy_type {
-        Some(legacy) => legacy,
-        None => ctx.format(&[Format::Human, Format::Csv, Format::Json])?,
+        None => format,
+        Some(legacy @ (Format::Human | Format::Csv)) if ctx.output.is_none_or(|o| o == legacy) => {
+            legacy
+        }
+        Some(_) => {
+            let message = "-t takes human or csv, and must agree with -o when both are given";
+            return Err(Failure::Usage(message.into()).into());
+        }
     };
-    if format == Format::Env {
-        return Err(
-            Failure::Usage("status has no env output; use human, csv or json".into()).into(),
-        );
-    }
     let (nodes, now) = ctx.with_db(|conn| {
         let nodes = store::list_nodes(conn, args.pool.as_deref(), args.owner.as_deref())?;
         Ok((nodes, store::server_now(conn)?))

@@ -4,13 +4,14 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::{Connection, PgConnection};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, invalid};
 use crate::cli::{AddArgs, Format, ValueType};
 use crate::error::Failure;
-use crate::fields::{Field, apply_all, split_pair, typed_value};
+use crate::fields::{Field, apply_all, contains_secret, split_pair, typed_value};
 use crate::inventory::{NodeSpec, parse_inventory, parse_ip_list, render_inventory};
 use crate::{output, store};
 
@@ -44,46 +45,54 @@ fn read_text(path: &Path) -> Result<String> {
 
 /// `import FILE [--update]`: every node or none.
 pub fn import(ctx: &Ctx, path: &Path, update: bool) -> Result<()> {
+    ctx.format(&[Format::Human])?;
     let text = read_text(path)?;
     let specs = parse_inventory(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
     let (added, updated, unchanged) = ctx.with_db(|conn| {
         conn.transaction(|conn| {
-            let (mut added, mut updated, mut unchanged) = (0, 0, 0);
+            let (mut added, mut changed, mut unchanged) = (0, Vec::new(), 0);
             for spec in &specs {
                 if store::insert_node(conn, spec)?.is_some() {
                     added += 1;
                     continue;
                 }
                 if !update {
-                    return Err(Failure::Conflict(format!(
+                    let message = format!(
                         "node {} already exists (hint: import --update changes existing nodes)",
                         spec.name
-                    ))
-                    .into());
+                    );
+                    return Err(Failure::Conflict(message).into());
                 }
-                let node = store::find_node(conn, &spec.name, true)?
+                // Read without locking: only nodes that really change are written (and so locked),
+                // and a no-op import never makes allocators skip nodes.
+                let node = store::find_node(conn, &spec.name, false)?
                     .with_context(|| format!("node {} vanished during import", spec.name))?;
                 if node.spec() == *spec {
                     unchanged += 1;
                 } else {
-                    store::update_inventory(
-                        conn,
-                        node.id,
-                        spec,
-                        "update",
-                        json!({"source": "import"}),
-                    )?;
-                    updated += 1;
+                    changed.push((node.id, spec));
                 }
             }
-            Ok::<_, anyhow::Error>((added, updated, unchanged))
+            // Lowest id first, the order every other multi-row writer locks in.
+            changed.sort_by_key(|(id, _)| *id);
+            for (id, spec) in &changed {
+                store::update_inventory(conn, *id, spec, "update", json!({"source": "import"}))?;
+            }
+            refuse_shared_hardware(conn)?;
+            Ok::<_, anyhow::Error>((added, changed.len(), unchanged))
         })
     })?;
-    eprintln!(
-        "molteniron: imported {}: {added} added, {updated} updated, {unchanged} unchanged",
-        path.display()
-    );
+    let summary = format!("{added} added, {updated} updated, {unchanged} unchanged");
+    output::note(&format!("imported {}: {summary}", path.display()));
     Ok(())
+}
+
+/// Fails (exit 6) when two nodes claim one piece of hardware; called inside an inventory transaction.
+fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
+    match store::shared_hardware(conn)? {
+        Some(conflict) => Err(Failure::Conflict(conflict).into()),
+        None => Ok(()),
+    }
 }
 
 /// `export`: the inventory as nodes.yaml.
@@ -102,9 +111,10 @@ fn add_node(ctx: &Ctx, mut spec: NodeSpec) -> Result<()> {
         .map_err(|e| invalid(format!("node {}: {e}", spec.name)))?;
     let node = ctx.with_db(|conn| {
         conn.transaction(|conn| {
-            store::insert_node(conn, &spec)?.ok_or_else(|| {
-                Failure::Conflict(format!("node {} already exists", spec.name)).into()
-            })
+            let node = store::insert_node(conn, &spec)?
+                .ok_or_else(|| Failure::Conflict(format!("node {} already exists", spec.name)))?;
+            refuse_shared_hardware(conn)?;
+            Ok::<_, anyhow::Error>(node)
         })
     })?;
     output::node(&node, format)
@@ -235,22 +245,25 @@ pub fn set_field(
             field.set(&mut spec, value.clone()).map_err(invalid)?;
             spec.validate()
                 .map_err(|e| invalid(format!("node {}: {e}", node.name)))?;
-            if spec.name != node.name && store::find_node(conn, &spec.name, false)?.is_some() {
+            if spec.name != node.name && store::name_taken(conn, &spec.name)? {
                 return Err(Failure::Conflict(format!("node {} already exists", spec.name)).into());
             }
-            let shown = if field.is_secret() {
+            let shown = if field.is_secret() || contains_secret(&value) {
                 Value::from("(changed)")
             } else {
                 value.clone()
             };
             let detail = json!({"field": field.canonical(), "value": shown});
-            Ok::<_, anyhow::Error>(store::update_inventory(
-                conn,
-                node.id,
-                &spec,
-                "set_field",
-                detail,
-            )?)
+            let updated = store::update_inventory(conn, node.id, &spec, "set_field", detail)
+                .map_err(|e| match e {
+                    // Another session took the new name first.
+                    DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        Failure::Conflict(format!("node {} already exists", spec.name)).into()
+                    }
+                    other => anyhow::Error::from(other),
+                })?;
+            refuse_shared_hardware(conn)?;
+            Ok::<_, anyhow::Error>(updated)
         })
     })?;
     output::node(&node, format)
@@ -258,6 +271,7 @@ pub fn set_field(
 
 /// `remove NODE [--force]`.
 pub fn remove(ctx: &Ctx, key: &str, force: bool) -> Result<()> {
+    ctx.format(&[Format::Human])?;
     let name = ctx.with_db(|conn| {
         conn.transaction(|conn| {
             let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
@@ -272,12 +286,13 @@ pub fn remove(ctx: &Ctx, key: &str, force: bool) -> Result<()> {
             Ok::<_, anyhow::Error>(node.name)
         })
     })?;
-    eprintln!("molteniron: removed node {name}");
+    output::note(&format!("removed node {name}"));
     Ok(())
 }
 
 /// `delete_db --yes`.
 pub fn delete_db(ctx: &Ctx, yes: bool) -> Result<()> {
+    ctx.format(&[Format::Human])?;
     if !yes {
         return Err(Failure::Usage(
             "delete_db deletes every node and every event; add --yes to confirm".into(),
@@ -285,7 +300,7 @@ pub fn delete_db(ctx: &Ctx, yes: bool) -> Result<()> {
         .into());
     }
     let count = ctx.with_db(|conn| Ok(conn.transaction(store::delete_everything)?))?;
-    eprintln!("molteniron: deleted {count} nodes and all events");
+    output::note(&format!("deleted {count} nodes and all events"));
     Ok(())
 }
 

@@ -61,7 +61,7 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
             let held = store::nodes_held_by(conn, &args.owner)?;
             if !held.is_empty() {
                 if held.len() as i64 == args.count && held.iter().all(|n| n.pool == pool) {
-                    eprintln!("molteniron: {} already holds these nodes; returning them", args.owner);
+                    output::note(&format!("{} already holds these nodes; returning them", args.owner));
                     return Ok(held);
                 }
                 let pools: std::collections::BTreeSet<&str> = held.iter().map(|n| n.pool.as_str()).collect();
@@ -197,7 +197,7 @@ pub fn release(ctx: &Ctx, owner: &str, node: Option<&str>) -> Result<()> {
         }
     })?;
     if released.is_empty() {
-        eprintln!("molteniron: {owner} holds no nodes; nothing to release");
+        output::note(&format!("{owner} holds no nodes; nothing to release"));
         if format == Format::Human {
             return Ok(());
         }
@@ -227,7 +227,7 @@ pub fn reap(ctx: &Ctx, max_age: Option<&str>) -> Result<()> {
     let state = ctx.config.reap_state.as_str();
     let reaped =
         ctx.with_db(|conn| Ok(store::reap(conn, max_age.map(|d| d.as_secs_f64()), state)?))?;
-    eprintln!("molteniron: reaped {} node(s)", reaped.len());
+    output::note(&format!("reaped {} node(s)", reaped.len()));
     if reaped.is_empty() && format == Format::Human {
         return Ok(());
     }

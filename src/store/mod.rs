@@ -138,6 +138,12 @@ pub struct Reaped {
 }
 
 #[derive(QueryableByName)]
+struct Conflict {
+    #[diesel(sql_type = Text)]
+    conflict: String,
+}
+
+#[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = BigInt)]
     found: i64,
@@ -180,6 +186,24 @@ pub fn count_lockable(conn: &mut PgConnection, pool: &str, count: i64) -> QueryR
         .bind::<BigInt, _>(count)
         .get_result(conn)?;
     Ok(row.found)
+}
+
+/// Describes the first piece of hardware (MAC, IPMI address, Redfish system, allocation-pool IP) that two
+/// nodes claim, or `None` when every node's hardware is its own. Run after an inventory change, in its
+/// transaction, to refuse the change.
+pub fn shared_hardware(conn: &mut PgConnection) -> QueryResult<Option<String>> {
+    let found: Option<Conflict> = diesel::sql_query(include_str!("sql/shared_hardware.sql"))
+        .get_result(conn)
+        .optional()?;
+    Ok(found.map(|c| c.conflict))
+}
+
+/// Whether a node is called `name` (names only, never ids).
+pub fn name_taken(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        nodes::table.filter(nodes::name.eq(name)),
+    ))
+    .get_result(conn)
 }
 
 /// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each.

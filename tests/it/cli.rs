@@ -97,3 +97,45 @@ fn commands_that_need_no_database_never_connect() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("reading /nonexistent/nodes.yaml"), "{err}");
 }
+
+#[test]
+fn bare_invocation_shows_help_on_stderr_with_exit_2() {
+    let out = molteniron_cmd().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: molteniron"));
+}
+
+#[test]
+fn usage_errors_never_echo_a_database_password() {
+    // `--database-url=` with a space makes the URL a stray argument, which clap echoes.
+    let out = molteniron_cmd()
+        .args(["--database-url=", "postgres://mi:hunter2x@db/x", "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("hunter2x"), "{err}");
+    assert!(err.contains("postgres://mi:***@db/x"), "{err}");
+}
+
+#[test]
+fn output_formats_a_command_does_not_offer_are_usage_errors() {
+    for args in [
+        &["import", "x.yaml", "-o", "json"][..],
+        &["remove", "n1", "-o", "csv"],
+        &["migrate", "-o", "env"],
+        &["status", "-o", "env"],
+        &["status", "-t", "json"],
+        &["status", "-t", "csv", "-o", "json"],
+        &["allocate", "job", "-o", "csv"],
+    ] {
+        let out = molteniron_cmd().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -154,3 +154,41 @@ fn bad_config_files_are_rejected_clearly() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn a_malformed_connection_string_is_exit_1_not_retryable_5() {
+    for url in ["postgres://mi:pw@127.0.0.1:abc/x", "hostx=1"] {
+        let out = molteniron_cmd()
+            .args(["--database-url", url, "status"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(
+            err.starts_with("molteniron: error: invalid database connection string"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn durations_in_the_config_file_are_checked_in_either_form() {
+    for text in [
+        "max_lease: 999999999999999\n",
+        "max_lease: 0\n",
+        "connect_timeout: -5\n",
+    ] {
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(config.path(), text).unwrap();
+        let out = molteniron_cmd()
+            .args(["--config", config.path().to_str().unwrap(), "status"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {err}");
+        assert!(
+            err.starts_with("molteniron: error: reading config file"),
+            "{text}: {err}"
+        );
+    }
+}

@@ -997,3 +997,102 @@ fn errors_never_echo_a_rejected_password_or_raw_control_characters() {
     assert!(err.contains("\\u{1b}"), "{err:?}");
     assert_eq!(err.lines().count(), 1);
 }
+
+#[test]
+fn two_nodes_can_never_claim_the_same_hardware() {
+    let db = TestDb::new();
+    db.import(&std::fs::read_to_string(example_path()).unwrap());
+    let before = snapshot(&db);
+    // pkvmci816's MAC, its IPMI address, one of its allocation-pool IPs.
+    for (args, what) in [
+        (
+            &[
+                "add",
+                "clone1",
+                "--bmc-address",
+                "10.0.0.1",
+                "--mac",
+                "F8:DE:29:33:A4:ED",
+            ][..],
+            "MAC f8:de:29:33:a4:ed",
+        ),
+        (
+            &["add", "clone2", "--bmc-address", "10.228.219.134"],
+            "IPMI address 10.228.219.134",
+        ),
+        (
+            &[
+                "add",
+                "clone3",
+                "--bmc-address",
+                "10.0.0.3",
+                "--allocation-pool",
+                "10.228.112.11",
+            ],
+            "IP 10.228.112.11",
+        ),
+        (
+            &["set-field", "pkvmci817", "port_hwaddr", "f8:de:29:33:a4:ed"],
+            "MAC f8:de:29:33:a4:ed",
+        ),
+    ] {
+        let err = db.fails(args, 6);
+        assert!(
+            err.contains(what) && err.contains("pkvmci816"),
+            "{args:?}: {err}"
+        );
+    }
+    let file = temp_file(b"nodes:\n  - {name: n1, driver_info: {ipmi_address: 10.1.1.1}, allocation_pool: [10.5.0.1]}\n  - {name: n2, driver_info: {ipmi_address: 10.1.1.2}, allocation_pool: [10.5.0.1]}\n");
+    db.fails(&["import", path_of(&file)], 6);
+    assert_eq!(snapshot(&db), before, "nothing was written");
+    // VirtualBMC: one address, different ports, is two machines.
+    db.ok(&[
+        "add",
+        "vbmc1",
+        "--bmc-address",
+        "10.0.0.9",
+        "--driver-info",
+        "ipmi_port=6230",
+    ]);
+    db.ok(&[
+        "add",
+        "vbmc2",
+        "--bmc-address",
+        "10.0.0.9",
+        "--driver-info",
+        "ipmi_port=6231",
+    ]);
+}
+
+#[test]
+fn names_made_only_of_digits_are_refused() {
+    let db = TestDb::new();
+    let err = db.fails(&["add", "12345", "--driver", "fake"], 1);
+    assert!(err.contains("only digits"), "{err}");
+}
+
+#[test]
+fn credentials_are_recognised_in_any_case_and_at_any_depth() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    db.ok(&["set-field", "a0", "driver_info.IPMI_PASSWORD", "TopSecret1"]);
+    db.ok(&[
+        "set-field",
+        "a0",
+        "extra",
+        r#"{"bmc": {"Password": "NestedSecret2"}}"#,
+        "--type",
+        "json",
+    ]);
+    let status = db.ok(&["status", "-o", "json"]);
+    let history = db.ok(&["history", "-o", "json"]);
+    for secret in ["TopSecret1", "NestedSecret2"] {
+        assert!(!status.contains(secret), "status shows {secret}: {status}");
+        assert!(
+            !history.contains(secret),
+            "history shows {secret}: {history}"
+        );
+    }
+    let shown = db.ok(&["status", "-o", "json", "--show-secrets"]);
+    assert!(shown.contains("TopSecret1") && shown.contains("NestedSecret2"));
+}

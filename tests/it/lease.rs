@@ -294,3 +294,18 @@ fn maintenance_refuses_allocated_nodes_unless_forced() {
     );
     assert_eq!(actions, 3);
 }
+
+#[test]
+fn owners_with_control_characters_are_refused() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    db.fails(&["allocate", "evil\nmolteniron: error: fake"], 1);
+    db.fails(&["release", "nobody\nline2"], 1);
+    assert_eq!(
+        count(
+            &mut db.conn(),
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
+        0
+    );
+}

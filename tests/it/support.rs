@@ -269,11 +269,17 @@ impl TestDb {
 
     /// Adds `count` fake-driver nodes named `{prefix}{i}` to `pool`.
     pub fn seed(&self, prefix: &str, count: usize, pool: &str) {
+        // Each prefix gets its own BMC subnet and MAC range ("a" gets 10.9.x.y and 02:00:00:00:..),
+        // since two nodes may not share hardware.
+        let tag = prefix
+            .bytes()
+            .fold(0u8, |acc, b| acc.wrapping_add(b))
+            .wrapping_sub(b'a');
         let mut yaml = String::from("nodes:\n");
         for i in 0..count {
             yaml.push_str(&format!(
-                "  - {{name: {prefix}{i}, pool: {pool}, driver_info: {{ipmi_address: 10.9.{}.{}, ipmi_username: u, ipmi_password: pw{i}}}, ports: [{{address: '02:00:00:00:{:02x}:{:02x}'}}]}}\n",
-                i / 250, i % 250 + 1, i / 256, i % 256
+                "  - {{name: {prefix}{i}, pool: {pool}, driver_info: {{ipmi_address: 10.{}.{}.{}, ipmi_username: u, ipmi_password: pw{i}}}, ports: [{{address: '02:00:00:{tag:02x}:{:02x}:{:02x}'}}]}}\n",
+                9 + u16::from(tag) % 240, i / 250, i % 250 + 1, i / 256, i % 256
             ));
         }
         self.import(&yaml);
