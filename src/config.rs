@@ -48,6 +48,10 @@ pub struct Config {
     pub reap_state: ReturnState,
     /// How long to wait for the server to answer a connection attempt.
     pub connect_timeout: Duration,
+    /// How long one statement may wait for a row or table lock before it fails.
+    pub lock_timeout: Duration,
+    /// How long one statement may run before the server cancels it.
+    pub statement_timeout: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +62,8 @@ impl Default for Config {
             release_state: ReturnState::Ready,
             reap_state: ReturnState::Ready,
             connect_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -70,6 +76,8 @@ struct ConfigFile {
     release_state: Option<ReturnState>,
     reap_state: Option<ReturnState>,
     connect_timeout: Option<DurationValue>,
+    lock_timeout: Option<DurationValue>,
+    statement_timeout: Option<DurationValue>,
 }
 
 /// A duration written as a number of seconds or as text such as "100m".
@@ -123,6 +131,12 @@ impl Config {
         }
         if let Some(v) = &file.connect_timeout {
             config.connect_timeout = v.resolve("connect_timeout")?;
+        }
+        if let Some(v) = &file.lock_timeout {
+            config.lock_timeout = v.resolve("lock_timeout")?;
+        }
+        if let Some(v) = &file.statement_timeout {
+            config.statement_timeout = v.resolve("statement_timeout")?;
         }
         if let Some(v) = file.release_state {
             config.release_state = v;

@@ -21,8 +21,10 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 
 /// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
-/// defaults). Settings the user wrote themselves win.
+/// defaults): application name, connect timeout, and lock and statement timeouts as server options.
+/// Settings the user wrote themselves win (a user-supplied `options` replaces our timeouts).
 pub fn conninfo(url: &str, config: &Config) -> String {
+    let millis = |d: std::time::Duration| d.as_millis().max(1);
     let mut params = vec![("fallback_application_name", "molteniron".to_owned())];
     if !url.contains("connect_timeout") {
         params.push((
@@ -30,17 +32,28 @@ pub fn conninfo(url: &str, config: &Config) -> String {
             config.connect_timeout.as_secs().max(1).to_string(),
         ));
     }
+    if !url.contains("options") {
+        let options = format!(
+            "-c lock_timeout={} -c statement_timeout={}",
+            millis(config.lock_timeout),
+            millis(config.statement_timeout)
+        );
+        params.push(("options", options));
+    }
     let is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
     let mut out = url.to_owned();
     for (key, value) in params {
         if is_uri {
             out.push(if out.contains('?') { '&' } else { '?' });
-            out.push_str(&format!("{key}={value}"));
+            out.push_str(&format!(
+                "{key}={}",
+                value.replace(' ', "%20").replace('=', "%3D")
+            ));
         } else {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(&format!("{key}={value}"));
+            out.push_str(&format!("{key}='{value}'"));
         }
     }
     out
@@ -74,7 +87,7 @@ pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(|e| anyhow::anyhow!("{e}"));
+        .map_err(anyhow::Error::from_boxed);
     let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
         .execute(conn);
@@ -131,10 +144,15 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         version: String,
     }
-    let applied: Vec<Version> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-        .load(conn)
-        // A missing bookkeeping table means nothing was ever applied.
-        .or_else(|_| Ok::<_, DbError>(Vec::new()))?;
+    let applied: Vec<Version> =
+        match diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn) {
+            Ok(applied) => applied,
+            // A missing bookkeeping table means nothing was ever applied.
+            Err(DbError::DatabaseError(_, info)) if info.message().contains("does not exist") => {
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
     let known =
         MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(known.iter().any(|m| {
@@ -151,24 +169,28 @@ mod tests {
     #[test]
     fn conninfo_adds_settings_in_either_form_and_keeps_the_users() {
         let config = Config::default();
+        let options = "options='-c lock_timeout=10000 -c statement_timeout=60000'";
         assert_eq!(
             conninfo("", &config),
-            "fallback_application_name=molteniron connect_timeout=10"
+            format!("fallback_application_name='molteniron' connect_timeout='10' {options}")
         );
         assert_eq!(
             conninfo("host=h dbname=d", &config),
-            "host=h dbname=d fallback_application_name=molteniron connect_timeout=10"
+            format!(
+                "host=h dbname=d fallback_application_name='molteniron' connect_timeout='10' {options}"
+            )
         );
         assert_eq!(
             conninfo("postgres://h/d", &config),
-            "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10"
+            "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10\
+             &options=-c%20lock_timeout%3D10000%20-c%20statement_timeout%3D60000"
         );
         assert_eq!(
             conninfo(
-                "postgresql://h/d?sslmode=require&connect_timeout=3",
+                "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy",
                 &config
             ),
-            "postgresql://h/d?sslmode=require&connect_timeout=3&fallback_application_name=molteniron"
+            "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy&fallback_application_name=molteniron"
         );
     }
 }

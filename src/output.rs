@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use crate::cli::Format;
 use crate::fields::{mask_secrets, plain};
-use crate::inventory::bmc;
 use crate::store::{Event, Node, Reaped, Released};
 
 const MASK: &str = "********";
@@ -173,12 +172,8 @@ pub fn status(
     let table = nodes
         .iter()
         .map(|node| {
-            let info = node.driver_info.as_object().cloned().unwrap_or_default();
-            let bmc = bmc(&node.driver, &info);
-            let state = match &node.maintenance_reason {
-                Some(reason) => format!("{} ({reason})", node.state),
-                None => node.state.clone(),
-            };
+            let bmc = node.bmc();
+            let state = node.state_label();
             let held = node
                 .allocated_at
                 .map(|t| short_duration((now - t).num_seconds().max(0)));
@@ -300,8 +295,7 @@ pub fn allocation(owner: &str, nodes: &[Node], format: Format) -> Result<()> {
 
 /// The per-node `KEY=value` pairs of `allocate -o env`.
 fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
-    let info = node.driver_info.as_object().cloned().unwrap_or_default();
-    let bmc = bmc(&node.driver, &info);
+    let bmc = node.bmc();
     let macs = macs(node);
     vec![
         ("ID", node.id.to_string()),
@@ -488,10 +482,7 @@ pub fn node(node: &Node, format: Format) -> Result<()> {
     if format == Format::Json {
         return json(&node_json(node, false));
     }
-    let state = match &node.maintenance_reason {
-        Some(reason) => format!("{} ({reason})", node.state),
-        None => node.state.clone(),
-    };
+    let state = node.state_label();
     rows(
         format,
         &["id", "name", "pool", "state"],

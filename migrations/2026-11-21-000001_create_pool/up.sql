@@ -79,10 +79,12 @@ COMMENT ON COLUMN events.id IS 'increasing; per node, events are in commit order
 COMMENT ON COLUMN events.at IS 'transaction time of the change';
 COMMENT ON COLUMN events.node_id IS 'nodes.id at the time (no foreign key: events outlive removed nodes)';
 COMMENT ON COLUMN events.node_name IS 'nodes.name at the time';
-COMMENT ON COLUMN events.owner IS 'the owner involved (allocate, release, renew, reap), else NULL';
+COMMENT ON COLUMN events.owner IS 'the owner involved (allocate, release, renew, reap, remove of an allocated node), else NULL';
 COMMENT ON COLUMN events.action IS 'what happened: add, update, allocate, release, renew, reap, clean, maintenance_on, maintenance_off, set_field, remove';
 COMMENT ON COLUMN events.detail IS 'action-specific JSON (pool, lease, new state, field name, reason); never a password';
 
 CREATE INDEX events_by_node ON events (node_id, id);
+-- history --node of a removed node, by its old name.
+CREATE INDEX events_by_node_name ON events (node_name, id);
 CREATE INDEX events_by_owner ON events (owner, id) WHERE owner IS NOT NULL;
 CREATE INDEX events_by_time ON events (at);

@@ -4,8 +4,7 @@ use anyhow::Result;
 use diesel::Connection;
 use serde_json::json;
 
-use super::inventory::no_node;
-use super::{Ctx, invalid};
+use super::{Ctx, invalid, no_node};
 use crate::cli::{Format, StatusArgs};
 use crate::config::parse_duration;
 use crate::db;

@@ -8,7 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel::{Connection, PgConnection};
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, invalid};
+use super::{Ctx, invalid, no_node};
 use crate::cli::{AddArgs, Format, ValueType};
 use crate::error::Failure;
 use crate::fields::{Field, apply_all, contains_secret, split_pair, typed_value};
@@ -302,9 +302,4 @@ pub fn delete_db(ctx: &Ctx, yes: bool) -> Result<()> {
     let count = ctx.with_db(|conn| Ok(conn.transaction(store::delete_everything)?))?;
     output::note(&format!("deleted {count} nodes and all events"));
     Ok(())
-}
-
-/// The error for a NODE that names no node.
-pub(super) fn no_node(key: &str) -> anyhow::Error {
-    Failure::NotFound(format!("no node {key:?} (give a node name or id)")).into()
 }

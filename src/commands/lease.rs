@@ -1,19 +1,20 @@
 //! The job's side: allocate (with DevStack files), release, renew, reap and get-field.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use diesel::PgConnection;
 use serde_json::Value;
 
-use super::inventory::no_node;
-use super::{Ctx, invalid};
+use super::{Ctx, invalid, no_node};
 use crate::cli::{AllocateArgs, Format};
 use crate::config::parse_duration;
 use crate::error::Failure;
 use crate::fields::{Field, plain};
-use crate::inventory::{bmc, check_owner, check_text};
+use crate::inventory::{check_owner, check_text};
 use crate::output;
 use crate::store::{self, Node};
 
@@ -52,34 +53,8 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
         .transpose()?;
     let localrc = args.localrc.as_deref().map(open_for_append).transpose()?;
 
-    let allocated = ctx.with_db(|conn| {
-        for _ in 0..ALLOCATE_ATTEMPTS {
-            let granted = store::allocate(conn, &args.owner, pool, args.count, lease.as_secs_f64())?;
-            if !granted.is_empty() {
-                return Ok(granted);
-            }
-            let held = store::nodes_held_by(conn, &args.owner)?;
-            if !held.is_empty() {
-                if held.len() as i64 == args.count && held.iter().all(|n| n.pool == pool) {
-                    output::note(&format!("{} already holds these nodes; returning them", args.owner));
-                    return Ok(held);
-                }
-                let pools: std::collections::BTreeSet<&str> = held.iter().map(|n| n.pool.as_str()).collect();
-                return Err(Failure::Conflict(format!(
-                    "{} already holds {} node(s) of pool {} (hint: release them first, or repeat the original count and pool)",
-                    args.owner,
-                    held.len(),
-                    pools.into_iter().collect::<Vec<_>>().join(",")
-                ))
-                .into());
-            }
-            let found = store::count_lockable(conn, pool, args.count)?;
-            if found < args.count {
-                return Err(Failure::NotEnough { found, requested: args.count }.into());
-            }
-        }
-        Err(Failure::NotEnough { found: 0, requested: args.count }.into())
-    });
+    let allocated =
+        ctx.with_db(|conn| take_nodes(conn, &args.owner, pool, args.count, lease.as_secs_f64()));
     let nodes = allocated.inspect_err(|_| {
         for path in &created {
             let _ = std::fs::remove_file(path);
@@ -93,6 +68,51 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
         write_localrc(file, &nodes).with_context(|| format!("writing {}", path.display()))?;
     }
     output::allocation(&args.owner, &nodes, format)
+}
+
+/// Allocates, or explains why not: a retry by the same owner with the same count and pool gets what it
+/// holds; anything else it holds is a conflict; too few lockable nodes is "not enough". Nodes freed
+/// between the attempt and the count are tried again.
+fn take_nodes(
+    conn: &mut PgConnection,
+    owner: &str,
+    pool: &str,
+    count: i64,
+    lease_secs: f64,
+) -> Result<Vec<Node>> {
+    let mut found = 0;
+    for _ in 0..ALLOCATE_ATTEMPTS {
+        let granted = store::allocate(conn, owner, pool, count, lease_secs)?;
+        if !granted.is_empty() {
+            return Ok(granted);
+        }
+        let held = store::nodes_held_by(conn, owner)?;
+        if !held.is_empty() {
+            if held.len() as i64 == count && held.iter().all(|n| n.pool == pool) {
+                output::note(&format!(
+                    "{owner} already holds these nodes; returning them"
+                ));
+                return Ok(held);
+            }
+            let pools: BTreeSet<&str> = held.iter().map(|n| n.pool.as_str()).collect();
+            let pools = pools.into_iter().collect::<Vec<_>>().join(",");
+            let hint = "release them first, or repeat the original count and pool";
+            let message = format!(
+                "{owner} already holds {} node(s) of pool {pools} (hint: {hint})",
+                held.len()
+            );
+            return Err(Failure::Conflict(message).into());
+        }
+        found = store::count_lockable(conn, pool, count)?;
+        if found < count {
+            break;
+        }
+    }
+    Err(Failure::NotEnough {
+        found,
+        requested: count,
+    }
+    .into())
 }
 
 fn open_for_replace(path: &Path) -> Result<(File, &Path)> {
@@ -124,8 +144,8 @@ fn open_for_append(path: &Path) -> Result<(File, &Path)> {
 fn write_hardware_info(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     let mut text = String::new();
     for node in nodes {
+        let bmc = node.bmc();
         let spec = node.spec();
-        let bmc = bmc(&node.driver, &spec.driver_info);
         let mac = spec.macs().next().unwrap_or_default().to_owned();
         text.push_str(&format!(
             "{} {mac} {} {}\n",
@@ -143,7 +163,13 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     let Some(first) = nodes.first() else {
         return Ok(());
     };
-    let property = |key: &str| first.properties.get(key).map(plain).unwrap_or_default();
+    // localrc is sourced by a shell: values with spaces or quotes are quoted, plain ones stay as they are.
+    let property = |key: &str| -> std::io::Result<String> {
+        let value = first.properties.get(key).map(plain).unwrap_or_default();
+        Ok(shlex::try_quote(&value)
+            .map_err(std::io::Error::other)?
+            .into_owned())
+    };
     let ranges: Vec<String> = nodes
         .iter()
         .flat_map(|n| n.allocation_pool.iter())
@@ -157,10 +183,10 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     };
     let text = format!(
         "{separator}IRONIC_HW_ARCH={}\nIRONIC_HW_NODE_CPU={}\nIRONIC_HW_NODE_RAM={}\nIRONIC_HW_NODE_DISK={}\nALLOCATION_POOL=\"{}\"\n",
-        property("cpu_arch"),
-        property("cpus"),
-        property("memory_mb"),
-        property("local_gb"),
+        property("cpu_arch")?,
+        property("cpus")?,
+        property("memory_mb")?,
+        property("local_gb")?,
         ranges.join(" --allocation-pool ")
     );
     file.write_all(text.as_bytes())?;

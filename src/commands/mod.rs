@@ -164,3 +164,8 @@ pub fn run(cli: &Cli) -> Result<()> {
 fn invalid(message: String) -> anyhow::Error {
     Failure::Invalid(message).into()
 }
+
+/// The error for a NODE argument that names no node.
+fn no_node(key: &str) -> anyhow::Error {
+    Failure::NotFound(format!("no node {key:?} (give a node name or id)")).into()
+}

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use diesel::pg::data_types::PgInterval;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use self::hot::{Allocate, Reap, Release, Renew, Statement};
-use crate::inventory::NodeSpec;
+use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::{events, nodes};
 
 /// One row of `nodes`.
@@ -41,6 +41,22 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node's BMC address and credentials, whatever its driver calls them.
+    pub fn bmc(&self) -> Bmc {
+        bmc(
+            &self.driver,
+            self.driver_info.as_object().unwrap_or(&Map::new()),
+        )
+    }
+
+    /// The state as people read it: `maintenance (reason)` for a node out of service.
+    pub fn state_label(&self) -> String {
+        match &self.maintenance_reason {
+            Some(reason) => format!("{} ({reason})", self.state),
+            None => self.state.clone(),
+        }
+    }
+
     /// The node's inventory, as nodes.yaml holds it.
     pub fn spec(&self) -> NodeSpec {
         let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
@@ -64,7 +80,7 @@ impl Node {
 /// The inventory columns of a node, for insert and update.
 #[derive(Debug, Insertable, AsChangeset)]
 #[diesel(table_name = nodes)]
-struct Inventory {
+struct InventoryColumns {
     name: String,
     pool: String,
     driver: String,
@@ -75,9 +91,9 @@ struct Inventory {
     ironic_fields: Value,
 }
 
-impl From<&NodeSpec> for Inventory {
+impl From<&NodeSpec> for InventoryColumns {
     fn from(spec: &NodeSpec) -> Self {
-        Inventory {
+        InventoryColumns {
             name: spec.name.clone(),
             pool: spec.pool.clone(),
             driver: spec.driver.clone(),
@@ -303,7 +319,7 @@ pub fn server_now(conn: &mut PgConnection) -> QueryResult<DateTime<Utc>> {
 /// Inserts a ready node and its `add` event; returns `None` (and writes nothing) if the name exists.
 pub fn insert_node(conn: &mut PgConnection, spec: &NodeSpec) -> QueryResult<Option<Node>> {
     let inserted = diesel::insert_into(nodes::table)
-        .values(Inventory::from(spec))
+        .values(InventoryColumns::from(spec))
         .on_conflict(nodes::name)
         .do_nothing()
         .returning(Node::as_returning())
@@ -327,7 +343,7 @@ pub fn update_inventory(
 ) -> QueryResult<Node> {
     let node = diesel::update(nodes::table.find(id))
         .set((
-            Inventory::from(spec),
+            InventoryColumns::from(spec),
             nodes::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Node::as_returning())
@@ -336,9 +352,9 @@ pub fn update_inventory(
     Ok(node)
 }
 
-/// Moves an unallocated node `id` to `state` (setting the maintenance reason when given) and writes an
-/// event with `action` and `detail`. An allocated node must be released first (the CHECK constraints
-/// refuse an owner outside `allocated`).
+/// Moves node `id` to `state` (setting the maintenance reason when given) and writes an event with
+/// `action` and `detail`. For nodes that are not allocated: callers release an allocated node first, and
+/// the table's CHECK constraints refuse an owner outside `allocated` if one does not.
 pub fn set_state(
     conn: &mut PgConnection,
     id: i64,

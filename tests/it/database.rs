@@ -192,3 +192,28 @@ fn durations_in_the_config_file_are_checked_in_either_form() {
         );
     }
 }
+
+#[test]
+fn a_held_lock_fails_the_command_after_lock_timeout_instead_of_hanging() {
+    use diesel::{Connection, RunQueryDsl};
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "lock_timeout: 1s\n").unwrap();
+    let mut holder = db.conn();
+    holder.begin_test_transaction().unwrap();
+    diesel::sql_query("SELECT id FROM nodes FOR UPDATE")
+        .execute(&mut holder)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = db.fails(
+        &["--config", config.path().to_str().unwrap(), "remove", "a0"],
+        1,
+    );
+    assert!(err.contains("lock timeout"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited {:?}",
+        started.elapsed()
+    );
+}

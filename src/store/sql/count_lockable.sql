@@ -1,5 +1,6 @@
--- How many of the (at most $2) lowest-id ready nodes of pool $1 this session could lock right now.
--- Used only to report "Found X" after an allocation fell short; the locks end with the statement.
+-- How many of the (at most $2) lowest-id ready nodes of pool $1 this session could lock right now, after
+-- an allocation fell short: to report "Found X", or to try again when nodes were freed in between. The
+-- locks last only for this statement (a concurrent allocator may skip these rows meanwhile).
 SELECT count(*) AS found
 FROM (
     SELECT id FROM nodes
