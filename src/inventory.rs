@@ -378,12 +378,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 "name" => node.name = map.next_value()?,
                 "pool" => node.pool = map.next_value()?,
                 "driver" => node.driver = map.next_value()?,
-                "driver_info" => node.driver_info = map.next_value()?,
-                "properties" => node.properties = map.next_value()?,
-                "ports" => node.ports = map.next_value()?,
+                "driver_info" => node.driver_info = map.next_value::<Strict>()?.into_object()?,
+                "properties" => node.properties = map.next_value::<Strict>()?.into_object()?,
+                "ports" => node.ports = map.next_value::<Strict>()?.into_objects()?,
                 "allocation_pool" => node.allocation_pool = map.next_value::<IpList>()?.0,
                 other if IRONIC_NODE_FIELDS.contains(&other) => {
-                    node.ironic.insert(key, map.next_value()?);
+                    node.ironic.insert(key, map.next_value::<Strict>()?.0);
                 }
                 other => {
                     return Err(de::Error::custom(format!(
@@ -396,6 +396,99 @@ impl<'de> Visitor<'de> for NodeVisitor {
             return Err(de::Error::missing_field("name"));
         }
         Ok(node)
+    }
+}
+
+/// Any YAML value as JSON, refusing what JSON or a careful reader would not keep: a key given twice (at
+/// any depth) and numbers that are not finite (`.nan`, `.inf`).
+struct Strict(Value);
+
+impl Strict {
+    fn into_object<E: de::Error>(self) -> Result<Map<String, Value>, E> {
+        match self.0 {
+            Value::Object(map) => Ok(map),
+            other => Err(E::custom(format!("expected a mapping, found {other}"))),
+        }
+    }
+
+    fn into_objects<E: de::Error>(self) -> Result<Vec<Map<String, Value>>, E> {
+        match self.0 {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| Strict(item).into_object())
+                .collect(),
+            other => Err(E::custom(format!("expected a list, found {other}"))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a finite number")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Strict::deserialize(deserializer).map(|s| s.0)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let Strict(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -515,6 +608,22 @@ mod tests {
                 "used twice",
             ),
             ("nodes: [{name: n1, name: n2, driver: fake}]", "duplicate"),
+            (
+                "nodes: [{name: n1, driver: fake, driver_info: {a: 1, a: 2}}]",
+                "duplicate key `a`",
+            ),
+            (
+                "nodes: [{name: n1, driver: fake, extra: {x: {y: 1, y: 1}}}]",
+                "duplicate key `y`",
+            ),
+            (
+                "nodes: [{name: n1, driver: fake, properties: {speed: .nan}}]",
+                "not a finite number",
+            ),
+            (
+                "nodes: [{name: n1, driver: fake, ports: [7]}]",
+                "expected a mapping",
+            ),
         ] {
             let err = parse_inventory(yaml).unwrap_err();
             assert!(err.contains(want), "{yaml}: {err}");
