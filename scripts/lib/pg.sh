@@ -64,16 +64,18 @@ stop_private_postgres() {
     fi
 }
 
-# Installs what building molteniron needs beyond Rust: libpq's headers and library (Debian's libpq-dev).
+# Installs what building molteniron needs beyond Rust: a C compiler (libpq is built from source, with no
+# LDAP or Kerberos) and OpenSSL's headers and static libraries (Debian's libssl-dev), which are linked in.
 ensure_build_deps() {
-    if [ -e /usr/include/postgresql/libpq-fe.h ] || pkg-config --exists libpq 2>/dev/null; then
-        return 0
-    fi
-    echo "molteniron: libpq-dev not found; installing it" >&2
+    local need=()
+    command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+    [ -e /usr/include/openssl/ssl.h ] && ls /usr/lib/*/libssl.a >/dev/null 2>&1 || need+=(libssl-dev)
+    [ ${#need[@]} -eq 0 ] && return 0
+    echo "molteniron: installing build dependencies: ${need[*]}" >&2
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
 use_database() {
