@@ -84,7 +84,7 @@ struct ConfigFile {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum DurationValue {
-    Seconds(u64),
+    Seconds(i64),
     Text(String),
 }
 
