@@ -19,3 +19,4 @@ mod legacy;
 mod plan;
 
 mod support;
+mod tls;
