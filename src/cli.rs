@@ -82,6 +82,22 @@ pub enum Command {
     /// Create or upgrade the database schema (idempotent; safe to run from several hosts at once).
     Migrate,
 
+    /// Print the SQL for three group roles and their privileges (or run it with --apply).
+    ///
+    /// PREFIX_admin may migrate and change the inventory. PREFIX_job may allocate, release, renew, reap,
+    /// get-field, status and history, and cannot add, change or remove nodes. PREFIX_readonly may read the
+    /// pool with psql without BMC credentials (the view nodes_public masks passwords) and run history. The
+    /// roles cannot log in: GRANT them to login roles. Without --apply nothing connects to the database.
+    Roles {
+        /// Name the roles PREFIX_admin, PREFIX_job and PREFIX_readonly (lower-case letters, digits, _).
+        #[arg(long, default_value = "molteniron", value_name = "PREFIX")]
+        prefix: String,
+        /// Run the SQL on the database in one transaction. Needs the owner of the database and its
+        /// tables (or a superuser), and CREATEROLE while a role is missing.
+        #[arg(long)]
+        apply: bool,
+    },
+
     /// Add every node of a nodes.yaml file in one transaction: all of them or none.
     ///
     /// The file is the one `openstack baremetal create` reads, plus the molteniron keys `pool` and

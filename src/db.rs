@@ -18,7 +18,8 @@ use crate::error::Failure;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs (any constant unique to molteniron).
-const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
+/// `roles --apply` takes it too, so it never runs in the middle of a migration.
+pub const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 
 /// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
 /// defaults): application name, connect timeout, and lock and statement timeouts as server options.

@@ -1,6 +1,6 @@
-//! Operator commands: migrate, clean, maintenance, status and history.
+//! Operator commands: migrate, roles, clean, maintenance, status and history.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use diesel::Connection;
 use serde_json::json;
 
@@ -10,7 +10,7 @@ use crate::config::parse_duration;
 use crate::db;
 use crate::error::Failure;
 use crate::output;
-use crate::store::{self, EventFilter};
+use crate::store::{self, EventFilter, RoleNames};
 
 /// `migrate`: create or upgrade the schema.
 pub fn migrate(ctx: &Ctx) -> Result<()> {
@@ -21,6 +21,24 @@ pub fn migrate(ctx: &Ctx) -> Result<()> {
     } else {
         output::note(&format!("applied migrations {}", applied.join(", ")));
     }
+    Ok(())
+}
+
+/// `roles [--prefix P] [--apply]`: print the roles' SQL (never connecting), or run it in one transaction.
+pub fn roles(ctx: &Ctx, prefix: &str, apply: bool) -> Result<()> {
+    ctx.format(&[Format::Human])?;
+    let names = RoleNames::from_prefix(prefix).map_err(invalid)?;
+    if !apply {
+        return output::text(&store::roles_script(&names));
+    }
+    ctx.with_db(|conn| {
+        conn.transaction(|conn| store::apply_roles(conn, &names))
+            .context("applying the roles")
+    })?;
+    output::note(&format!(
+        "applied roles {}, {} and {} (GRANT them to login roles)",
+        names.admin, names.job, names.readonly
+    ));
     Ok(())
 }
 

@@ -57,6 +57,7 @@ pub fn run(cli: &Cli) -> Result<()> {
     };
     match &cli.command {
         Command::Migrate => admin::migrate(&ctx),
+        Command::Roles { prefix, apply } => admin::roles(&ctx, prefix, *apply),
         Command::Import { file, update } => inventory::import(&ctx, file, *update),
         Command::Export => inventory::export(&ctx),
         Command::Add(args) => inventory::add(&ctx, args),

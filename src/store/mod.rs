@@ -4,9 +4,11 @@
 //! The hot path (allocate, release, renew, reap) is one statement each in `sql/*.sql`: it locks, changes the
 //! rows and writes their events rows together, so it needs no explicit transaction and a process killed at
 //! any point leaves all of the change or none of it. The rest is diesel DSL, run by the commands inside a
-//! transaction when it takes more than one statement.
+//! transaction when it takes more than one statement. The roles of `molteniron roles` are one script,
+//! `sql/roles.sql`, printed or run as a whole (`roles.rs`).
 
 mod hot;
+mod roles;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::data_types::PgInterval;
@@ -15,6 +17,7 @@ use diesel::sql_types::{BigInt, Text, Timestamptz};
 use serde_json::{Map, Value};
 
 use self::hot::{Allocate, Reap, Release, Renew, Statement};
+pub use self::roles::{RoleNames, apply_roles, roles_script};
 use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::{events, nodes};
 

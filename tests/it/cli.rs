@@ -17,6 +17,7 @@ fn help_lists_every_command_and_the_exit_codes() {
     let help = String::from_utf8(out.stdout).unwrap();
     for command in [
         "migrate",
+        "roles",
         "import",
         "export",
         "add",

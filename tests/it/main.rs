@@ -17,6 +17,7 @@ mod lease;
 
 mod legacy;
 mod plan;
+mod roles;
 
 mod support;
 mod tls;

@@ -1,0 +1,2 @@
+DROP VIEW nodes_public;
+DROP FUNCTION mask_passwords(jsonb);
