@@ -36,6 +36,14 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// Retry up to N times, with exponential backoff and jitter, when the database is unreachable, restarting
+    /// or drops the connection [default: retries from the config, else 0]. Commands whose effect could
+    /// be applied twice (import, add, set-field, remove, clean, maintenance, delete_db) retry only while
+    /// connecting; allocate, release, renew, reap and the read-only commands also after a lost connection.
+    #[arg(long, global = true, value_name = "N", help_heading = "Global options",
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: Option<u32>,
+
     /// Output format for commands that print data [default: human].
     #[arg(
         short = 'o',

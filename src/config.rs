@@ -15,6 +15,9 @@ use crate::error::Failure;
 /// The config file read when neither `--config` nor `MOLTENIRON_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/molteniron/config.yaml";
 
+/// The most retries honoured (with backoff capped at 5 s, about a minute and a half of waiting).
+pub const MAX_RETRIES: u32 = 20;
+
 /// Where a released or reaped node goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +55,8 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// How long one statement may run before the server cancels it.
     pub statement_timeout: Duration,
+    /// How many times to retry after a transient database failure (see `commands::Ctx`).
+    pub retries: u32,
 }
 
 impl Default for Config {
@@ -64,6 +69,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
+            retries: 0,
         }
     }
 }
@@ -78,6 +84,7 @@ struct ConfigFile {
     connect_timeout: Option<DurationValue>,
     lock_timeout: Option<DurationValue>,
     statement_timeout: Option<DurationValue>,
+    retries: Option<u32>,
 }
 
 /// A duration written as a number of seconds or as text such as "100m".
@@ -137,6 +144,9 @@ impl Config {
         }
         if let Some(v) = &file.statement_timeout {
             config.statement_timeout = v.resolve("statement_timeout")?;
+        }
+        if let Some(v) = file.retries {
+            config.retries = v.min(MAX_RETRIES);
         }
         if let Some(v) = file.release_state {
             config.release_state = v;

@@ -121,6 +121,30 @@ pub fn is_connection_lost(err: &DbError) -> bool {
     }
 }
 
+/// Whether a failure is worth retrying: the server could not be reached (but did not refuse the login), the
+/// connection was lost or terminated, or the transaction lost a serialization or deadlock conflict.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        if let Some(Failure::Unreachable(message)) = cause.downcast_ref::<Failure>() {
+            let refused = [
+                "authentication failed",
+                "does not exist",
+                "no pg_hba.conf entry",
+                "permission denied",
+            ];
+            return !refused.iter().any(|m| message.contains(m));
+        }
+        match cause.downcast_ref::<DbError>() {
+            Some(db_err @ DbError::DatabaseError(kind, info)) => {
+                is_connection_lost(db_err)
+                    || matches!(kind, DatabaseErrorKind::SerializationFailure)
+                    || info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    })
+}
+
 /// Explains a failed command: when a table or column is missing and migrations are pending, the real
 /// problem is an unmigrated database, so say that (with the fix) instead of PostgreSQL's message.
 pub fn explain(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {

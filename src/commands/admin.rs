@@ -15,7 +15,7 @@ use crate::store::{self, EventFilter, RoleNames};
 /// `migrate`: create or upgrade the schema.
 pub fn migrate(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let applied = ctx.with_db(db::migrate)?;
+    let applied = ctx.with_db_repeatable(db::migrate)?;
     if applied.is_empty() {
         output::note("the schema is up to date");
     } else {
@@ -31,7 +31,7 @@ pub fn roles(ctx: &Ctx, prefix: &str, apply: bool) -> Result<()> {
     if !apply {
         return output::text(&store::roles_script(&names));
     }
-    ctx.with_db(|conn| {
+    ctx.with_db_repeatable(|conn| {
         conn.transaction(|conn| store::apply_roles(conn, &names))
             .context("applying the roles")
     })?;
@@ -136,7 +136,7 @@ pub fn status(ctx: &Ctx, args: &StatusArgs, baremetal: bool) -> Result<()> {
             return Err(Failure::Usage(message.into()).into());
         }
     };
-    let (nodes, now) = ctx.with_db(|conn| {
+    let (nodes, now) = ctx.with_db_repeatable(|conn| {
         let nodes = store::list_nodes(conn, args.pool.as_deref(), args.owner.as_deref())?;
         Ok((nodes, store::server_now(conn)?))
     })?;
@@ -159,7 +159,7 @@ pub fn history(
         .map(parse_duration)
         .transpose()?
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    let events = ctx.with_db(|conn| {
+    let events = ctx.with_db_repeatable(|conn| {
         let mut filter = EventFilter {
             owner: owner.map(str::to_owned),
             since_micros,

@@ -98,7 +98,7 @@ fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
 /// `export`: the inventory as nodes.yaml.
 pub fn export(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let nodes = ctx.with_db(|conn| Ok(store::list_nodes(conn, None, None)?))?;
+    let nodes = ctx.with_db_repeatable(|conn| Ok(store::list_nodes(conn, None, None)?))?;
     let yaml = render_inventory(nodes.iter().map(store::Node::spec).collect())
         .context("rendering nodes.yaml")?;
     output::text(&yaml)

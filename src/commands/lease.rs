@@ -53,8 +53,9 @@ pub fn allocate(ctx: &Ctx, args: &AllocateArgs) -> Result<()> {
         .transpose()?;
     let localrc = args.localrc.as_deref().map(open_for_append).transpose()?;
 
-    let allocated =
-        ctx.with_db(|conn| take_nodes(conn, &args.owner, pool, args.count, lease.as_secs_f64()));
+    let allocated = ctx.with_db_repeatable(|conn| {
+        take_nodes(conn, &args.owner, pool, args.count, lease.as_secs_f64())
+    });
     let nodes = allocated.inspect_err(|_| {
         for path in &created {
             let _ = std::fs::remove_file(path);
@@ -209,7 +210,7 @@ pub fn release(ctx: &Ctx, owner: &str, node: Option<&str>) -> Result<()> {
     let format = ctx.format(&[Format::Human, Format::Json])?;
     check_owner(owner).map_err(invalid)?;
     let state = ctx.config.release_state.as_str();
-    let released = ctx.with_db(|conn| match node {
+    let released = ctx.with_db_repeatable(|conn| match node {
         None => Ok(store::release(conn, owner, None, state)?),
         Some(key) => {
             let node = store::find_node(conn, key, false)?.ok_or_else(|| no_node(key))?;
@@ -239,7 +240,8 @@ pub fn renew(ctx: &Ctx, owner: &str, lease: Option<&str>) -> Result<()> {
         Some(text) => parse_duration(text)?,
         None => ctx.config.max_lease,
     };
-    let renewed = ctx.with_db(|conn| Ok(store::renew(conn, owner, lease.as_secs_f64())?))?;
+    let renewed =
+        ctx.with_db_repeatable(|conn| Ok(store::renew(conn, owner, lease.as_secs_f64())?))?;
     if renewed.is_empty() {
         return Err(Failure::NotFound(format!("{owner} holds no nodes")).into());
     }
@@ -251,8 +253,9 @@ pub fn reap(ctx: &Ctx, max_age: Option<&str>) -> Result<()> {
     let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
     let max_age = max_age.map(parse_duration).transpose()?;
     let state = ctx.config.reap_state.as_str();
-    let reaped =
-        ctx.with_db(|conn| Ok(store::reap(conn, max_age.map(|d| d.as_secs_f64()), state)?))?;
+    let reaped = ctx.with_db_repeatable(|conn| {
+        Ok(store::reap(conn, max_age.map(|d| d.as_secs_f64()), state)?)
+    })?;
     output::note(&format!("reaped {} node(s)", reaped.len()));
     if reaped.is_empty() && format == Format::Human {
         return Ok(());
@@ -264,7 +267,7 @@ pub fn reap(ctx: &Ctx, max_age: Option<&str>) -> Result<()> {
 pub fn get_field(ctx: &Ctx, owner: &str, name: &str) -> Result<()> {
     let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
     let field = Field::parse(name).map_err(Failure::NotFound)?;
-    let nodes = ctx.with_db(|conn| Ok(store::nodes_held_by(conn, owner)?))?;
+    let nodes = ctx.with_db_repeatable(|conn| Ok(store::nodes_held_by(conn, owner)?))?;
     if nodes.is_empty() {
         return Err(Failure::NotFound(format!("{owner} holds no nodes")).into());
     }

@@ -5,6 +5,8 @@ mod admin;
 mod inventory;
 mod lease;
 
+use std::time::Duration;
+
 use anyhow::Result;
 use diesel::PgConnection;
 use diesel::connection::{CacheSize, Connection};
@@ -13,6 +15,7 @@ use crate::cli::{Cli, Command, Format};
 use crate::config::{self, Config};
 use crate::db;
 use crate::error::Failure;
+use crate::output;
 
 /// What every command gets: the settings and a way to reach the database.
 pub struct Ctx {
@@ -38,18 +41,79 @@ impl Ctx {
         .into())
     }
 
-    /// Connects, runs `body`, and explains its error (an unmigrated database says so).
-    pub fn with_db<T>(&self, body: impl FnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
-        let mut conn = db::connect(&self.url, &self.config)?;
-        // One process sends a statement or two: preparing them first would cost a round trip each.
-        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-        body(&mut conn).map_err(|e| db::explain(&mut conn, e))
+    /// Connects, runs `body`, and explains its error (an unmigrated database says so). A transient failure
+    /// while connecting is retried (`--retries`); once `body` has started it is not, because its effect
+    /// might already be committed: for commands whose repetition is harmless use [`Ctx::with_db_repeatable`].
+    pub fn with_db<T>(&self, body: impl FnMut(&mut PgConnection) -> Result<T>) -> Result<T> {
+        self.run_db(false, body)
     }
+
+    /// [`Ctx::with_db`] for commands that may run again after a lost connection: reads, and writes whose
+    /// repetition changes nothing (release, renew, reap; allocate through its owner, which returns what the
+    /// owner already holds).
+    pub fn with_db_repeatable<T>(
+        &self,
+        body: impl FnMut(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        self.run_db(true, body)
+    }
+
+    fn run_db<T>(
+        &self,
+        repeatable: bool,
+        mut body: impl FnMut(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let outcome = match db::connect(&self.url, &self.config) {
+                // Nothing was sent: always safe to try again.
+                Err(e) => Err((e, false)),
+                Ok(mut conn) => {
+                    // One process sends a statement or two: preparing them first would cost a round trip each.
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    body(&mut conn).map_err(|e| (db::explain(&mut conn, e), true))
+                }
+            };
+            let (err, started) = match outcome {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            if attempt >= self.config.retries || (started && !repeatable) || !db::is_transient(&err)
+            {
+                return Err(err);
+            }
+            attempt += 1;
+            let delay = backoff(attempt);
+            output::note(&format!(
+                "the database is unavailable; retrying in {} ms (retry {attempt} of {})",
+                delay.as_millis(),
+                self.config.retries
+            ));
+            std::thread::sleep(delay);
+        }
+    }
+}
+
+/// Exponential backoff with jitter: about 100 ms × 2^(attempt-1), capped at 5 s, each wait drawn between
+/// half and all of that so that many jobs retrying together spread out.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = Duration::from_millis(100).saturating_mul(1 << attempt.min(16).saturating_sub(1));
+    let ceiling = ceiling.min(Duration::from_secs(5));
+    // RandomState is seeded randomly per process: enough randomness for jitter, no extra crate.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
+    ceiling.mul_f64(fraction)
 }
 
 /// Runs the command the user asked for.
 pub fn run(cli: &Cli) -> Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(retries) = cli.retries {
+        config.retries = retries;
+    }
     let ctx = Ctx {
         url: config::database_url(cli.database_url.as_deref(), &config),
         config,

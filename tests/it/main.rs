@@ -10,6 +10,7 @@ mod concurrency;
 mod database;
 
 mod devstack;
+mod faults;
 
 mod inventory;
 
