@@ -8,7 +8,7 @@ use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::result::{ConnectionError, DatabaseErrorKind, Error as DbError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::Config;
@@ -65,17 +65,41 @@ pub fn conninfo(url: &str, config: &Config) -> String {
 /// retrying will not help).
 pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
     PgConnection::establish(&conninfo(url, config)).map_err(|e| {
-        let reason = e.to_string();
-        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-        // libpq starts every failed attempt with "connection to server ..." (or "could not translate
-        // host name ..."); anything else is its verdict on the string itself.
-        let attempted = reason.contains("connection to server") || reason.starts_with("could not");
-        if attempted {
-            Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
-        } else {
+        let invalid = match &e {
+            ConnectionError::InvalidCString(_) | ConnectionError::InvalidConnectionUrl(_) => true,
+            ConnectionError::BadConnection(message) => is_conninfo_error(message),
+            // Connected, then lost the session while diesel set it up: a failure of the server's.
+            _ => false,
+        };
+        let reason = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if invalid {
             Failure::Invalid(format!("invalid database connection string: {reason}")).into()
+        } else {
+            Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
         }
     })
+}
+
+/// Whether libpq refused the connection string itself (its parse errors) rather than failing to connect.
+fn is_conninfo_error(message: &str) -> bool {
+    let message = message.trim_start();
+    [
+        "invalid ",
+        "missing ",
+        "extra key/value",
+        "could not match",
+        "unexpected character",
+        "forbidden value",
+    ]
+    .iter()
+    .any(|start| message.starts_with(start))
+        || ["unterminated quoted string", " in URI", "percent-encoded"]
+            .iter()
+            .any(|m| message.contains(m))
 }
 
 /// Applies every pending migration, holding an advisory lock so that hosts running `migrate` at the same

@@ -4,6 +4,7 @@
 // Test code may panic on unexpected failures: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod chaos;
 mod cli;
 mod concurrency;
 

@@ -340,7 +340,7 @@ pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
 pub struct PrivateServer {
     bindir: PathBuf,
     dir: tempfile::TempDir,
-    port: u16,
+    pub port: u16,
 }
 
 fn is_root() -> bool {
@@ -476,6 +476,33 @@ impl PrivateServer {
             "postgres://molteniron@{host}:{}/postgres?{params}",
             self.port
         )
+    }
+
+    /// A keyword connection string over the server's Unix socket (always trusted), for set-up.
+    pub fn socket_url(&self, dbname: &str) -> String {
+        format!(
+            "host={} port={} user=molteniron dbname={dbname}",
+            self.dir.path().display(),
+            self.port
+        )
+    }
+
+    /// From now on TCP logins need `password` (SCRAM); the Unix socket stays trusted for set-up.
+    pub fn require_password(&self, password: &str) {
+        let mut conn = PgConnection::establish(&self.socket_url("postgres")).unwrap();
+        diesel::sql_query(format!("ALTER ROLE molteniron PASSWORD '{password}'"))
+            .execute(&mut conn)
+            .unwrap();
+        let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        run({
+            let mut c = as_owner(Path::new("sh"));
+            c.arg("-c").arg(format!(
+                "printf '%s' '{hba}' > '{}'",
+                self.dir.path().join("data/pg_hba.conf").display()
+            ));
+            c
+        });
+        run(self.pg_ctl(&["-s", "reload"]));
     }
 
     /// The server's self-signed certificate (a root certificate for verify-full).
