@@ -18,6 +18,7 @@ mod inventory;
 mod lease;
 
 mod legacy;
+mod model;
 mod plan;
 mod roles;
 
