@@ -1096,3 +1096,37 @@ fn credentials_are_recognised_in_any_case_and_at_any_depth() {
     let shown = db.ok(&["status", "-o", "json", "--show-secrets"]);
     assert!(shown.contains("TopSecret1") && shown.contains("NestedSecret2"));
 }
+
+#[test]
+fn hostile_files_are_refused_clearly_without_writing() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let before = snapshot(&db);
+    let deep = format!(
+        "nodes:\n  - name: n1\n    driver: fake\n    properties: {{a: {}{}}}\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let huge = vec![b'#'; 64 * 1024 * 1024 + 1];
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (deep.into_bytes(), "recursion limit exceeded"),
+        (
+            b"nodes: [{name: n1, driver: fake, properties: {cpus: 99999999999999999999999999}}]\n"
+                .to_vec(),
+            "too large",
+        ),
+        (
+            b"nodes: [{name: n1, driver: fake, properties: {cpus: 9223372036854775808}}]\n"
+                .to_vec(),
+            "cpus must be",
+        ),
+        (huge, "larger than"),
+    ];
+    for (bytes, want) in cases {
+        let file = temp_file(&bytes);
+        let err = db.fails(&["import", path_of(&file)], 1);
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+    assert_eq!(snapshot(&db), before);
+}
