@@ -278,8 +278,10 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
                     }
                 };
                 if let Some(pid) = victim {
+                    // The victim may have finished meanwhile: then kill fails, quietly.
                     let killed = std::process::Command::new("kill")
                         .args(["-9", &pid.to_string()])
+                        .stderr(Stdio::null())
                         .status();
                     if killed.is_ok_and(|s| s.success()) {
                         figures.killed.fetch_add(1, Ordering::Relaxed);
