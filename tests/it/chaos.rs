@@ -18,7 +18,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
 
 use crate::concurrency::assert_events_never_double_allocate;
-use crate::support::{PrivateServer, count, molteniron_std};
+use crate::support::{PrivateServer, count, migrate_and_import, molteniron_std};
 
 const PASSWORD: &str = "chaos-Secret-7f3a9";
 const POOLS: [&str; 3] = ["p0", "p1", "p2"];
@@ -218,21 +218,7 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
             ));
         }
     }
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), yaml).unwrap();
-    for args in [&["migrate"][..], &["import", file.path().to_str().unwrap()]] {
-        let out = molteniron_std()
-            .arg("--database-url")
-            .arg(&url)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    migrate_and_import(&url, &yaml);
 
     let figures = Arc::new(Figures::default());
     let children = Arc::new(Mutex::new(Vec::<u32>::new()));

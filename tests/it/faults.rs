@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
-use crate::support::{PrivateServer, TestDb, count, molteniron_std};
+use crate::support::{PrivateServer, TestDb, count, migrate_and_import, molteniron_std};
 
 fn seed_yaml() -> &'static str {
     "nodes:\n  - {name: n0, driver_info: {ipmi_address: 10.0.0.1}}\n  - {name: n1, driver_info: {ipmi_address: 10.0.0.2}}\n"
@@ -18,21 +18,7 @@ fn retries_ride_out_a_server_restart_and_without_them_it_is_exit_5() {
     let server = PrivateServer::init(false);
     server.start();
     let url = server.url("127.0.0.1", "sslmode=disable");
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), seed_yaml()).unwrap();
-    for args in [&["migrate"][..], &["import", file.path().to_str().unwrap()]] {
-        let out = molteniron_std()
-            .arg("--database-url")
-            .arg(&url)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    migrate_and_import(&url, seed_yaml());
     server.stop("fast");
 
     // Without --retries: exit 5 at once.

@@ -318,6 +318,25 @@ pub fn molteniron_std() -> std::process::Command {
     cmd
 }
 
+/// Migrates the database at `url` and imports `yaml` into it, asserting both succeed.
+pub fn migrate_and_import(url: &str, yaml: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), yaml).unwrap();
+    for args in [&["migrate"][..], &["import", file.path().to_str().unwrap()]] {
+        let out = molteniron_std()
+            .arg("--database-url")
+            .arg(url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Asserts that output shows no panic or backtrace.
 pub fn assert_clean(text: &str) {
     for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
