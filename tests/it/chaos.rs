@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
-use crate::concurrency::assert_events_never_double_allocate;
+use crate::concurrency::{all_events, assert_events_never_double_allocate};
 use crate::support::{PrivateServer, count, migrate_and_import, molteniron_std};
 
 const PASSWORD: &str = "chaos-Secret-7f3a9";
@@ -140,18 +140,6 @@ fn worker(
     }
 }
 
-#[derive(QueryableByName)]
-struct EventRow {
-    #[diesel(sql_type = BigInt)]
-    node_id: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    owner: Option<String>,
-    #[diesel(sql_type = Text)]
-    action: String,
-    #[diesel(sql_type = Jsonb)]
-    detail: serde_json::Value,
-}
-
 #[derive(QueryableByName, Debug, PartialEq)]
 struct NodeRow {
     #[diesel(sql_type = BigInt)]
@@ -165,10 +153,7 @@ struct NodeRow {
 /// Replays the events into (state, owner) per node and compares with the nodes table: no change without
 /// its event, no event without its change.
 fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<String>) {
-    let events: Vec<EventRow> =
-        diesel::sql_query("SELECT node_id, owner, action, detail FROM events ORDER BY id")
-            .load(conn)
-            .unwrap();
+    let events = all_events(conn);
     let mut expected: BTreeMap<i64, (String, Option<String>)> = BTreeMap::new();
     for e in events {
         let state = |s: &str| s.to_owned();

@@ -6,30 +6,37 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
 
 use crate::support::{TestDb, count};
 
+/// One events row, as the replays read it.
 #[derive(QueryableByName, Debug)]
-struct EventRow {
+pub struct EventRow {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    pub id: i64,
     #[diesel(sql_type = BigInt)]
-    node_id: i64,
+    pub node_id: i64,
     #[diesel(sql_type = Nullable<Text>)]
-    owner: Option<String>,
+    pub owner: Option<String>,
     #[diesel(sql_type = Text)]
-    action: String,
+    pub action: String,
+    #[diesel(sql_type = Jsonb)]
+    pub detail: serde_json::Value,
+}
+
+/// Every events row, oldest first.
+pub fn all_events(conn: &mut PgConnection) -> Vec<EventRow> {
+    diesel::sql_query("SELECT id, node_id, owner, action, detail FROM events ORDER BY id")
+        .load(conn)
+        .unwrap()
 }
 
 /// Replays the events table in order and asserts that every allocate found its node free and every
 /// release, reap or renew came from the node's holder: i.e. no node was ever held by two owners at once.
 /// Returns how many allocations it saw.
 pub fn assert_events_never_double_allocate(conn: &mut PgConnection) -> usize {
-    let events: Vec<EventRow> =
-        diesel::sql_query("SELECT id, node_id, owner, action FROM events ORDER BY id")
-            .load(conn)
-            .unwrap();
+    let events = all_events(conn);
     let mut holder: BTreeMap<i64, String> = BTreeMap::new();
     let mut allocations = 0;
     for e in &events {
@@ -80,7 +87,7 @@ fn spawn(db: &TestDb, args: &[&str]) -> Child {
 
 /// Waits until `n` molteniron sessions of this database are blocked on a lock (polling from a connection
 /// of its own), so the race starts with every contender in place.
-fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
+pub fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
     let mut watcher = db.conn();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
+use crate::concurrency::wait_for_blocked_sessions;
 use crate::support::{PrivateServer, TestDb, count, migrate_and_import, molteniron_std};
 
 fn seed_yaml() -> &'static str {
@@ -128,17 +129,7 @@ fn a_terminated_session_is_retried_only_by_commands_safe_to_repeat() {
         .unwrap();
     terminate_blocked_session(&db);
     // Wait for the retry to block on the lock again before letting go.
-    let mut admin = db.conn();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while count(
-        &mut admin,
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-         AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
-    ) == 0
-    {
-        assert!(Instant::now() < deadline, "release was not retried");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_blocked_sessions(&db, 1);
     drop(holder);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
