@@ -1071,6 +1071,74 @@ fn names_made_only_of_digits_are_refused() {
     assert!(err.contains("only digits"), "{err}");
 }
 
+/// The table's CHECK on names (written without a regular expression, which cost every session a
+/// compilation) accepts exactly what molteniron's own check accepts, so psql cannot store a name the tool
+/// would refuse. The one rule the table leaves to molteniron: a name made only of digits.
+#[test]
+fn the_table_enforces_the_same_name_rule_as_molteniron() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let mut names: Vec<String> = [
+        "a",
+        "node-1",
+        "A.b_c~d-e",
+        "-",
+        "~",
+        "1a",
+        "",
+        " ",
+        "a b",
+        "a\nb",
+        "a\tb",
+        "a;b",
+        "a'b",
+        "a/b",
+        "a$",
+        "é",
+        "ａ",
+        "node\u{0}x",
+        "日本",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    names.extend(["x".repeat(255), "x".repeat(256), "é".repeat(255)]);
+    // Every printable ASCII character, and a few beyond, between two letters.
+    names.extend(
+        (' '..='~')
+            .chain(['\u{7f}', 'ß', 'Ω', '\u{2013}'])
+            .map(|c| format!("x{c}y")),
+    );
+    for name in &names {
+        let stored = diesel::sql_query("INSERT INTO nodes (name, driver) VALUES ($1, 'fake')")
+            .bind::<Text, _>(name)
+            .execute(&mut conn);
+        let accepted = match stored {
+            Ok(_) => true,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::CheckViolation,
+                _,
+            )) => false,
+            // PostgreSQL refuses a NUL byte in text before any CHECK runs.
+            Err(e) if name.contains('\0') => {
+                assert!(e.to_string().contains("0x00"), "{name:?}: {e}");
+                false
+            }
+            Err(e) => panic!("{name:?}: {e}"),
+        };
+        assert_eq!(
+            accepted,
+            molteniron::inventory::check_name(name).is_ok(),
+            "{name:?}"
+        );
+    }
+    // Digits only: the table stores it, molteniron refuses it (it would read as a node id).
+    let digits = diesel::sql_query("INSERT INTO nodes (name, driver) VALUES ('12345', 'fake')")
+        .execute(&mut conn);
+    assert!(digits.is_ok(), "{digits:?}");
+    assert!(molteniron::inventory::check_name("12345").is_err());
+}
+
 #[test]
 fn credentials_are_recognised_in_any_case_and_at_any_depth() {
     let db = TestDb::new();

@@ -19,7 +19,7 @@ const ROLE_PREFIX: &str = "mi_t";
 /// The login roles' password: unused by the trust authentication of scripts/test's server, needed by a
 /// server that asks for one.
 const PASSWORD: &str = "roles-test-pw";
-/// The newest migration, which creates the view nodes_public.
+/// The migration that creates the view nodes_public.
 const VIEW_MIGRATION: &str = "20261122000001";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
