@@ -9,41 +9,50 @@
 //! The `.sql` files use `$1`, `$2`, ... as PostgreSQL does; each occurrence becomes its own diesel bind
 //! of the same value. Whole-line `--` comments are dropped so placeholders in them are not bound.
 
+use std::sync::OnceLock;
+
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Untyped};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
-/// Emits `sql` into `out`, calling `bind(n, out)` where the text has the placeholder `$n`.
-fn walk_template<'b>(
-    sql: &'static str,
-    out: &mut AstPass<'_, 'b, Pg>,
-    mut bind: impl FnMut(usize, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
-) -> QueryResult<()> {
-    for line in sql
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-    {
-        let mut rest = line;
-        while let Some(dollar) = rest.find('$') {
-            let digits = rest[dollar + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            out.push_sql(&rest[..dollar]);
-            if digits == 0 {
-                out.push_sql("$");
-                rest = &rest[dollar + 1..];
-                continue;
+/// A statement text cut once at its placeholders: SQL, then the number of the `$n` that follows it.
+///
+/// diesel walks a query several times per execution (to build the SQL, to collect the binds, to check
+/// that it may be cached), so the text is cut here once per process rather than searched on every walk.
+pub(super) struct Template(Vec<(String, Option<usize>)>);
+
+impl Template {
+    /// Cuts `sql` at each `$n`, dropping whole-line `--` comments (so placeholders in them are not bound).
+    fn parse(sql: &str) -> Template {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        for line in sql
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+        {
+            let mut rest = line;
+            while let Some(dollar) = rest.find('$') {
+                let digits = rest[dollar + 1..]
+                    .bytes()
+                    .take_while(u8::is_ascii_digit)
+                    .count();
+                text.push_str(&rest[..=dollar]);
+                if digits == 0 {
+                    rest = &rest[dollar + 1..];
+                    continue;
+                }
+                text.pop(); // the `$` itself: diesel writes its own placeholder
+                let number = rest[dollar + 1..dollar + 1 + digits].parse().unwrap_or(0);
+                pieces.push((std::mem::take(&mut text), Some(number)));
+                rest = &rest[dollar + 1 + digits..];
             }
-            let number = &rest[dollar + 1..dollar + 1 + digits];
-            bind(number.parse().unwrap_or(0), out)?;
-            rest = &rest[dollar + 1 + digits..];
+            text.push_str(rest);
+            text.push('\n');
         }
-        out.push_sql(rest);
-        out.push_sql("\n");
+        pieces.push((text, None));
+        Template(pieces)
     }
-    Ok(())
 }
 
 /// A hot-path statement: its SQL and how each `$n` is bound.
@@ -52,6 +61,8 @@ pub(super) trait Binds {
     type Id: 'static;
     /// The statement text (a file in `sql/`).
     const SQL: &'static str;
+    /// [`Self::SQL`] cut at its placeholders, once per process.
+    fn template() -> &'static Template;
     /// Binds the value of placeholder `$n`.
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
 }
@@ -70,7 +81,13 @@ impl<B: Binds> Query for Statement<B> {
 
 impl<B: Binds> QueryFragment<Pg> for Statement<B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        walk_template(B::SQL, &mut out, |n, out| self.0.bind(n, out))
+        for (sql, placeholder) in &B::template().0 {
+            out.push_sql(sql);
+            if let Some(n) = placeholder {
+                self.0.bind(*n, &mut out)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -87,6 +104,10 @@ pub(super) struct Allocate<'a> {
 impl Binds for Allocate<'_> {
     type Id = Allocate<'static>;
     const SQL: &'static str = include_str!("sql/allocate.sql");
+    fn template() -> &'static Template {
+        static TEMPLATE: OnceLock<Template> = OnceLock::new();
+        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+    }
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match n {
             1 => out.push_bind_param::<Text, str>(self.owner),
@@ -107,6 +128,10 @@ pub(super) struct Release<'a> {
 impl Binds for Release<'_> {
     type Id = Release<'static>;
     const SQL: &'static str = include_str!("sql/release.sql");
+    fn template() -> &'static Template {
+        static TEMPLATE: OnceLock<Template> = OnceLock::new();
+        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+    }
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match n {
             1 => out.push_bind_param::<Text, str>(self.owner),
@@ -125,6 +150,10 @@ pub(super) struct Renew<'a> {
 impl Binds for Renew<'_> {
     type Id = Renew<'static>;
     const SQL: &'static str = include_str!("sql/renew.sql");
+    fn template() -> &'static Template {
+        static TEMPLATE: OnceLock<Template> = OnceLock::new();
+        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+    }
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match n {
             1 => out.push_bind_param::<Text, str>(self.owner),
@@ -142,10 +171,62 @@ pub(super) struct Reap<'a> {
 impl Binds for Reap<'_> {
     type Id = Reap<'static>;
     const SQL: &'static str = include_str!("sql/reap.sql");
+    fn template() -> &'static Template {
+        static TEMPLATE: OnceLock<Template> = OnceLock::new();
+        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+    }
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match n {
             1 => out.push_bind_param::<Nullable<Double>, Option<f64>>(&self.max_age_secs),
             _ => out.push_bind_param::<Text, str>(self.state),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(sql: &str, n: Option<usize>) -> (String, Option<usize>) {
+        (sql.to_owned(), n)
+    }
+
+    #[test]
+    fn a_template_is_cut_at_its_placeholders_without_comment_lines() {
+        let template = Template::parse(
+            "-- $9 in a comment\nSELECT $1, '$' || $12\n  -- $3\nFROM t WHERE a = $1",
+        );
+        assert_eq!(
+            template.0,
+            [
+                piece("SELECT ", Some(1)),
+                piece(", '$' || ", Some(12)),
+                piece("\nFROM t WHERE a = ", Some(1)),
+                piece("\n", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_hot_statement_has_all_its_binds_and_numbers_them_in_order() {
+        let allocate = Statement(Allocate {
+            owner: "o",
+            pool: "p",
+            count: 1,
+            lease_secs: 1.0,
+        });
+        let debug = diesel::debug_query::<Pg, _>(&allocate).to_string();
+        // debug_query appends ` -- binds: [...]` after the statement.
+        let sql = debug.split(" -- binds:").next().unwrap_or_default();
+        let binds = Template::parse(Allocate::SQL).0.len() - 1;
+        assert!(binds >= 4, "{sql}");
+        for n in 1..=binds {
+            assert!(sql.contains(&format!("${n}")), "${n} missing: {sql}");
+        }
+        assert!(!sql.contains(&format!("${}", binds + 1)), "{sql}");
+        assert!(
+            !sql.lines().any(|line| line.trim_start().starts_with("--")),
+            "{sql}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! `floor allocate OWNER [COUNT [POOL]]` and `floor release OWNER`: the reference client for `scripts/bench`.
+//! `floor allocate OWNER [COUNT [POOL]]`, `floor release OWNER` and `floor --version`: the reference client
+//! for `scripts/bench`.
 //!
 //! It does the least any client must do to run molteniron's hot-path statements, so that molteniron's
 //! per-call time can be compared with a floor: connect over the Unix socket named by the libpq variables
@@ -20,7 +21,8 @@ const POOL: &str = "default";
 const LEASE_SECS: f64 = 6000.0;
 const RELEASE_STATE: &str = "ready";
 
-const USAGE: &str = "usage: floor allocate OWNER [COUNT [POOL]] | floor release OWNER";
+const USAGE: &str =
+    "usage: floor allocate OWNER [COUNT [POOL]] | floor release OWNER | floor --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -56,6 +58,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 return Err(format!("{owner}: no {count} ready node(s) in pool {pool}"));
             }
             ids
+        }
+        [flag] if flag == "--version" => {
+            // Start-up alone, for comparison with `molteniron --version`.
+            println!("floor {}", env!("CARGO_PKG_VERSION"));
+            return Ok(ExitCode::SUCCESS);
         }
         [mode, owner] if mode == "release" => query(
             RELEASE,
