@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 invalid input or other error, 2 usage error, 3 not enough nodes, 4 not found, \
@@ -85,56 +85,12 @@ pub enum ValueType {
     Json,
 }
 
-/// A subcommand's arguments, declared to clap only when that subcommand is parsed or its help shown.
-///
-/// clap's derive declares every subcommand's arguments before parsing: for 25 subcommands that cost about
-/// 0.15 ms of every invocation, more than a round trip to the database (see docs/benchmarks.md). This
-/// wrapper hands clap the same declarations through `Command::defer`; parsing, help and errors are unchanged.
-#[derive(Debug)]
-pub struct Deferred<T>(pub T);
-
-impl<T> std::ops::Deref for Deferred<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches(matches).map(Self)
-    }
-
-    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches_mut(matches).map(Self)
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)
-    }
-
-    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches_mut(matches)
-    }
-}
-
-impl<T: Args> Args for Deferred<T> {
-    fn group_id() -> Option<clap::Id> {
-        T::group_id()
-    }
-
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        cmd.defer(T::augment_args)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        cmd.defer(T::augment_args_for_update)
-    }
-}
-
-/// The subcommands. Each one's arguments are a struct of their own, wrapped in [`Deferred`].
+/// The subcommands. `defer`: clap builds a subcommand's arguments only when that subcommand is parsed or
+/// its help is shown, not all 21 at every start (≈0.16 ms of each invocation; see docs/benchmarks.md).
+/// Keep doc comments off the `Args` structs below: built late, a struct's doc would replace its variant's
+/// text in that subcommand's own help.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create or upgrade the database schema (idempotent; safe to run from several hosts at once).
     Migrate,
@@ -145,14 +101,28 @@ pub enum Command {
     /// get-field, status and history, and cannot add, change or remove nodes. PREFIX_readonly may read the
     /// pool with psql without BMC credentials (the view nodes_public masks passwords) and run history. The
     /// roles cannot log in: GRANT them to login roles. Without --apply nothing connects to the database.
-    Roles(Deferred<RolesArgs>),
+    Roles {
+        /// Name the roles PREFIX_admin, PREFIX_job and PREFIX_readonly (lower-case letters, digits, _).
+        #[arg(long, default_value = "molteniron", value_name = "PREFIX")]
+        prefix: String,
+        /// Run the SQL on the database in one transaction. Needs the owner of the database and its
+        /// tables (or a superuser), and CREATEROLE while a role is missing.
+        #[arg(long)]
+        apply: bool,
+    },
 
     /// Add every node of a nodes.yaml file in one transaction: all of them or none.
     ///
     /// The file is the one `openstack baremetal create` reads, plus the molteniron keys `pool` and
     /// `allocation_pool` (see nodes.yaml.example). A name that already exists is a conflict (exit 6)
     /// unless --update is given.
-    Import(Deferred<ImportArgs>),
+    Import {
+        /// The nodes.yaml file ("-" reads standard input).
+        file: PathBuf,
+        /// Update the inventory of nodes that already exist (never their state or owner).
+        #[arg(long)]
+        update: bool,
+    },
 
     /// Print the whole inventory as nodes.yaml, so that export then import round-trips.
     ///
@@ -160,231 +130,172 @@ pub enum Command {
     Export,
 
     /// Add one node.
-    Add(Deferred<AddArgs>),
+    Add(AddArgs),
 
     /// Check out COUNT ready nodes of POOL for OWNER, all or nothing, and print what the job needs.
     ///
     /// The output includes BMC credentials. If OWNER already holds nodes, the same COUNT and POOL return
     /// them again (a retried job does not leak machines); anything else is a conflict (exit 6). Fewer ready
     /// nodes than COUNT is exit 3 and allocates nothing.
-    Allocate(Deferred<AllocateArgs>),
+    Allocate(AllocateArgs),
 
     /// Give back all nodes OWNER holds (or one with --node). Holding nothing is fine: exit 0.
-    Release(Deferred<ReleaseArgs>),
+    Release {
+        /// The job that holds the nodes.
+        owner: String,
+        /// Release only this node (id or name); exit 4 if OWNER does not hold it.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+    },
 
     /// Extend OWNER's lease on all its nodes (a heartbeat for long jobs). Exit 4 if OWNER holds nothing.
-    Renew(Deferred<RenewArgs>),
+    Renew {
+        /// The job that holds the nodes.
+        owner: String,
+        /// New lease from now, e.g. 90m, 2h, 3600 [default: max_lease from the config, 6000s].
+        #[arg(long, value_name = "DURATION")]
+        lease: Option<String>,
+    },
 
     /// Release every allocation whose lease has expired (for cron) and print what was reaped.
     #[command(alias = "cull")]
-    Reap(Deferred<ReapArgs>),
+    Reap {
+        /// Also reap allocations older than this, whatever their lease, e.g. 12h.
+        #[arg(long, value_name = "DURATION")]
+        max_age: Option<String>,
+    },
 
     /// Mark a dirty node ready again. Exit 6 if the node is not dirty.
-    Clean(Deferred<CleanArgs>),
+    Clean {
+        /// Node id or name.
+        node: String,
+    },
 
     /// Take a node out of service (--reason) or put it back (--off).
-    Maintenance(Deferred<MaintenanceArgs>),
+    Maintenance {
+        /// Node id or name.
+        node: String,
+        /// Why the node is out of service.
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        reason: Option<String>,
+        /// Put the node back into service (state ready).
+        #[arg(long)]
+        off: bool,
+        /// Release an allocated node first instead of refusing (exit 6).
+        #[arg(long, conflicts_with = "off")]
+        force: bool,
+    },
 
     /// Print FIELD of every node OWNER holds, one line per node (legacy name: get_field).
     ///
     /// FIELD is a name such as cpus, ipmi_ip, port_hwaddr, allocation_pool, driver_info.KEY or
     /// properties.KEY (see the README for every alias).
     #[command(name = "get-field", alias = "get_field")]
-    GetField(Deferred<GetFieldArgs>),
+    GetField {
+        /// The job that holds the nodes.
+        owner: String,
+        /// The field to print.
+        field: String,
+    },
 
     /// Change one inventory field of a node (legacy: set_field ID KEY VALUE TYPE).
     ///
     /// A password change is recorded in the history without its value. State and owner cannot be set.
     #[command(name = "set-field", alias = "set_field")]
-    SetField(Deferred<SetFieldArgs>),
+    SetField {
+        /// Node id or name.
+        node: String,
+        /// The field to change (same names as get-field).
+        field: String,
+        /// The new value.
+        value: String,
+        /// Legacy position of --type.
+        #[arg(value_enum, hide = true)]
+        legacy_type: Option<ValueType>,
+        /// How to read VALUE [default: string].
+        #[arg(long = "type", value_enum)]
+        value_type: Option<ValueType>,
+    },
 
     /// The pool at a glance: one row per node.
-    Status(Deferred<StatusArgs>),
+    Status(StatusArgs),
 
     /// The events: who had which node when, and every edit.
-    History(Deferred<HistoryArgs>),
+    History {
+        /// Only this node (id or name; removed nodes too).
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// Only this owner.
+        #[arg(long, value_name = "OWNER")]
+        owner: Option<String>,
+        /// Only events newer than this, e.g. 24h, 7days.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// At most this many of the newest events.
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: i64,
+    },
 
     /// Delete a node; its events stay. Refuses an allocated node (exit 6) unless --force.
-    Remove(Deferred<RemoveArgs>),
+    Remove {
+        /// Node id or name.
+        node: String,
+        /// Remove the node even if a job holds it.
+        #[arg(long)]
+        force: bool,
+    },
 
     /// Delete every node and every event, keeping the schema.
     #[command(name = "delete_db", alias = "delete-db")]
-    DeleteDb(Deferred<DeleteDbArgs>),
+    DeleteDb {
+        /// Really delete everything.
+        #[arg(long)]
+        yes: bool,
+    },
 
     /// Legacy: status --baremetal.
     #[command(name = "status_baremetal")]
-    StatusBaremetal(Deferred<StatusArgs>),
+    StatusBaremetal(StatusArgs),
 
     /// Legacy: add an IPMI node from positional arguments.
     #[command(name = "add_baremetal")]
-    AddBaremetal(Deferred<AddBaremetalArgs>),
+    AddBaremetal {
+        name: String,
+        ipmi_ip: String,
+        ipmi_user: String,
+        ipmi_password: String,
+        /// Comma-separated IP addresses.
+        allocation_pool: String,
+        port_hwaddr: String,
+        cpu_arch: String,
+        cpus: String,
+        ram_mb: String,
+        disk_gb: String,
+        node_pool: Option<String>,
+    },
 
     /// Legacy: add a node from key=value pairs (field names as get-field; other keys become properties).
     #[command(name = "add_keyvalue_pairs")]
-    AddKeyvaluePairs(Deferred<AddKeyvaluePairsArgs>),
+    AddKeyvaluePairs {
+        name: String,
+        ipmi_ip: String,
+        /// Comma-separated IP addresses.
+        allocation_pool: String,
+        /// key=value pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
 
     /// Legacy: add a node from a JSON object of fields (names as get-field; other keys become properties).
     #[command(name = "add_json_blob")]
-    AddJsonBlob(Deferred<AddJsonBlobArgs>),
-}
-
-#[derive(Debug, Args)]
-pub struct RolesArgs {
-    /// Name the roles PREFIX_admin, PREFIX_job and PREFIX_readonly (lower-case letters, digits, _).
-    #[arg(long, default_value = "molteniron", value_name = "PREFIX")]
-    pub prefix: String,
-    /// Run the SQL on the database in one transaction. Needs the owner of the database and its
-    /// tables (or a superuser), and CREATEROLE while a role is missing.
-    #[arg(long)]
-    pub apply: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The nodes.yaml file ("-" reads standard input).
-    pub file: PathBuf,
-    /// Update the inventory of nodes that already exist (never their state or owner).
-    #[arg(long)]
-    pub update: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ReleaseArgs {
-    /// The job that holds the nodes.
-    pub owner: String,
-    /// Release only this node (id or name); exit 4 if OWNER does not hold it.
-    #[arg(long, value_name = "NODE")]
-    pub node: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct RenewArgs {
-    /// The job that holds the nodes.
-    pub owner: String,
-    /// New lease from now, e.g. 90m, 2h, 3600 [default: max_lease from the config, 6000s].
-    #[arg(long, value_name = "DURATION")]
-    pub lease: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ReapArgs {
-    /// Also reap allocations older than this, whatever their lease, e.g. 12h.
-    #[arg(long, value_name = "DURATION")]
-    pub max_age: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct CleanArgs {
-    /// Node id or name.
-    pub node: String,
-}
-
-#[derive(Debug, Args)]
-pub struct MaintenanceArgs {
-    /// Node id or name.
-    pub node: String,
-    /// Why the node is out of service.
-    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
-    pub reason: Option<String>,
-    /// Put the node back into service (state ready).
-    #[arg(long)]
-    pub off: bool,
-    /// Release an allocated node first instead of refusing (exit 6).
-    #[arg(long, conflicts_with = "off")]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct GetFieldArgs {
-    /// The job that holds the nodes.
-    pub owner: String,
-    /// The field to print.
-    pub field: String,
-}
-
-#[derive(Debug, Args)]
-pub struct SetFieldArgs {
-    /// Node id or name.
-    pub node: String,
-    /// The field to change (same names as get-field).
-    pub field: String,
-    /// The new value.
-    pub value: String,
-    /// Legacy position of --type.
-    #[arg(value_enum, hide = true)]
-    pub legacy_type: Option<ValueType>,
-    /// How to read VALUE [default: string].
-    #[arg(long = "type", value_enum)]
-    pub value_type: Option<ValueType>,
-}
-
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// Only this node (id or name; removed nodes too).
-    #[arg(long, value_name = "NODE")]
-    pub node: Option<String>,
-    /// Only this owner.
-    #[arg(long, value_name = "OWNER")]
-    pub owner: Option<String>,
-    /// Only events newer than this, e.g. 24h, 7days.
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
-    /// At most this many of the newest events.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub limit: i64,
-}
-
-#[derive(Debug, Args)]
-pub struct RemoveArgs {
-    /// Node id or name.
-    pub node: String,
-    /// Remove the node even if a job holds it.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DeleteDbArgs {
-    /// Really delete everything.
-    #[arg(long)]
-    pub yes: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct AddBaremetalArgs {
-    pub name: String,
-    pub ipmi_ip: String,
-    pub ipmi_user: String,
-    pub ipmi_password: String,
-    /// Comma-separated IP addresses.
-    pub allocation_pool: String,
-    pub port_hwaddr: String,
-    pub cpu_arch: String,
-    pub cpus: String,
-    pub ram_mb: String,
-    pub disk_gb: String,
-    pub node_pool: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct AddKeyvaluePairsArgs {
-    pub name: String,
-    pub ipmi_ip: String,
-    /// Comma-separated IP addresses.
-    pub allocation_pool: String,
-    /// key=value pairs.
-    #[arg(required = true)]
-    pub pairs: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct AddJsonBlobArgs {
-    pub name: String,
-    pub ipmi_ip: String,
-    /// Comma-separated IP addresses.
-    pub allocation_pool: String,
-    pub json: String,
-    pub node_pool: Option<String>,
+    AddJsonBlob {
+        name: String,
+        ipmi_ip: String,
+        /// Comma-separated IP addresses.
+        allocation_pool: String,
+        json: String,
+        node_pool: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -121,70 +121,106 @@ pub fn run(cli: &Cli) -> Result<()> {
     };
     match &cli.command {
         Command::Migrate => admin::migrate(&ctx),
-        Command::Roles(a) => admin::roles(&ctx, &a.prefix, a.apply),
-        Command::Import(a) => inventory::import(&ctx, &a.file, a.update),
+        Command::Roles { prefix, apply } => admin::roles(&ctx, prefix, *apply),
+        Command::Import { file, update } => inventory::import(&ctx, file, *update),
         Command::Export => inventory::export(&ctx),
-        Command::Add(a) => inventory::add(&ctx, a),
-        Command::Allocate(a) => lease::allocate(&ctx, a),
-        Command::Release(a) => lease::release(&ctx, &a.owner, a.node.as_deref()),
-        Command::Renew(a) => lease::renew(&ctx, &a.owner, a.lease.as_deref()),
-        Command::Reap(a) => lease::reap(&ctx, a.max_age.as_deref()),
-        Command::Clean(a) => admin::clean(&ctx, &a.node),
-        Command::Maintenance(a) => admin::maintenance(
+        Command::Add(args) => inventory::add(&ctx, args),
+        Command::Allocate(args) => lease::allocate(&ctx, args),
+        Command::Release { owner, node } => lease::release(&ctx, owner, node.as_deref()),
+        Command::Renew { owner, lease } => lease::renew(&ctx, owner, lease.as_deref()),
+        Command::Reap { max_age } => lease::reap(&ctx, max_age.as_deref()),
+        Command::Clean { node } => admin::clean(&ctx, node),
+        Command::Maintenance {
+            node,
+            reason,
+            off,
+            force,
+        } => admin::maintenance(
             &ctx,
-            &a.node,
-            if a.off { None } else { a.reason.as_deref() },
-            a.force,
+            node,
+            if *off { None } else { reason.as_deref() },
+            *force,
         ),
-        Command::GetField(a) => lease::get_field(&ctx, &a.owner, &a.field),
-        Command::SetField(a) => {
-            if let (Some(x), Some(y)) = (a.legacy_type, a.value_type) {
-                if x != y {
-                    let message = format!("two different types given: {x:?} and --type {y:?}");
+        Command::GetField { owner, field } => lease::get_field(&ctx, owner, field),
+        Command::SetField {
+            node,
+            field,
+            value,
+            legacy_type,
+            value_type,
+        } => {
+            if let (Some(a), Some(b)) = (legacy_type, value_type) {
+                if a != b {
+                    let message = format!("two different types given: {a:?} and --type {b:?}");
                     return Err(Failure::Usage(message).into());
                 }
             }
-            let value_type = a.value_type.or(a.legacy_type);
-            inventory::set_field(&ctx, &a.node, &a.field, &a.value, value_type)
+            inventory::set_field(&ctx, node, field, value, value_type.or(*legacy_type))
         }
-        Command::Status(a) => admin::status(&ctx, a, a.baremetal),
-        Command::StatusBaremetal(a) => admin::status(&ctx, a, true),
-        Command::History(a) => admin::history(
+        Command::Status(args) => admin::status(&ctx, args, args.baremetal),
+        Command::StatusBaremetal(args) => admin::status(&ctx, args, true),
+        Command::History {
+            node,
+            owner,
+            since,
+            limit,
+        } => admin::history(
             &ctx,
-            a.node.as_deref(),
-            a.owner.as_deref(),
-            a.since.as_deref(),
-            a.limit,
+            node.as_deref(),
+            owner.as_deref(),
+            since.as_deref(),
+            *limit,
         ),
-        Command::Remove(a) => inventory::remove(&ctx, &a.node, a.force),
-        Command::DeleteDb(a) => inventory::delete_db(&ctx, a.yes),
-        Command::AddBaremetal(a) => {
+        Command::Remove { node, force } => inventory::remove(&ctx, node, *force),
+        Command::DeleteDb { yes } => inventory::delete_db(&ctx, *yes),
+        Command::AddBaremetal {
+            name,
+            ipmi_ip,
+            ipmi_user,
+            ipmi_password,
+            allocation_pool,
+            port_hwaddr,
+            cpu_arch,
+            cpus,
+            ram_mb,
+            disk_gb,
+            node_pool,
+        } => {
             let fields = [
-                ("ipmi_ip", &a.ipmi_ip),
-                ("ipmi_user", &a.ipmi_user),
-                ("ipmi_password", &a.ipmi_password),
-                ("allocation_pool", &a.allocation_pool),
-                ("port_hwaddr", &a.port_hwaddr),
-                ("cpu_arch", &a.cpu_arch),
-                ("cpus", &a.cpus),
-                ("ram_mb", &a.ram_mb),
-                ("disk_gb", &a.disk_gb),
+                ("ipmi_ip", ipmi_ip),
+                ("ipmi_user", ipmi_user),
+                ("ipmi_password", ipmi_password),
+                ("allocation_pool", allocation_pool),
+                ("port_hwaddr", port_hwaddr),
+                ("cpu_arch", cpu_arch),
+                ("cpus", cpus),
+                ("ram_mb", ram_mb),
+                ("disk_gb", disk_gb),
             ]
             .into_iter()
-            .chain(a.node_pool.as_ref().map(|pool| ("node_pool", pool)))
+            .chain(node_pool.as_ref().map(|pool| ("node_pool", pool)))
             .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.clone())));
-            inventory::add_legacy(&ctx, &a.name, fields.collect())
+            inventory::add_legacy(&ctx, name, fields.collect())
         }
-        Command::AddKeyvaluePairs(a) => {
-            inventory::add_keyvalue_pairs(&ctx, &a.name, &a.ipmi_ip, &a.allocation_pool, &a.pairs)
-        }
-        Command::AddJsonBlob(a) => inventory::add_json_blob(
+        Command::AddKeyvaluePairs {
+            name,
+            ipmi_ip,
+            allocation_pool,
+            pairs,
+        } => inventory::add_keyvalue_pairs(&ctx, name, ipmi_ip, allocation_pool, pairs),
+        Command::AddJsonBlob {
+            name,
+            ipmi_ip,
+            allocation_pool,
+            json,
+            node_pool,
+        } => inventory::add_json_blob(
             &ctx,
-            &a.name,
-            &a.ipmi_ip,
-            &a.allocation_pool,
-            &a.json,
-            a.node_pool.as_deref(),
+            name,
+            ipmi_ip,
+            allocation_pool,
+            json,
+            node_pool.as_deref(),
         ),
     }
 }

@@ -207,26 +207,62 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_hot_statement_has_all_its_binds_and_numbers_them_in_order() {
-        let allocate = Statement(Allocate {
-            owner: "o",
-            pool: "p",
-            count: 1,
-            lease_secs: 1.0,
-        });
-        let debug = diesel::debug_query::<Pg, _>(&allocate).to_string();
-        // debug_query appends ` -- binds: [...]` after the statement.
-        let sql = debug.split(" -- binds:").next().unwrap_or_default();
-        let binds = Template::parse(Allocate::SQL).0.len() - 1;
-        assert!(binds >= 4, "{sql}");
-        for n in 1..=binds {
-            assert!(sql.contains(&format!("${n}")), "${n} missing: {sql}");
+    /// The placeholder numbers in `sql` (`$10` is ten, not one), in order.
+    fn placeholders(sql: &str) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut rest = sql;
+        while let Some(dollar) = rest.find('$') {
+            rest = &rest[dollar + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                found.push(rest[..digits].parse().unwrap_or(0));
+            }
+            rest = &rest[digits..];
         }
-        assert!(!sql.contains(&format!("${}", binds + 1)), "{sql}");
-        assert!(
-            !sql.lines().any(|line| line.trim_start().starts_with("--")),
-            "{sql}"
-        );
+        found
+    }
+
+    /// `debug_query` text of `query` without the ` -- binds: [...]` it appends, and the number of binds.
+    fn rendered<B: Binds>(query: &Statement<B>) -> (String, usize) {
+        let debug = diesel::debug_query::<Pg, _>(query).to_string();
+        let sql = debug
+            .split(" -- binds:")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        (sql, B::template().0.len() - 1)
+    }
+
+    #[test]
+    fn every_hot_statement_numbers_all_its_binds_in_order() {
+        let rendered = [
+            rendered(&Statement(Allocate {
+                owner: "o",
+                pool: "p",
+                count: 1,
+                lease_secs: 1.0,
+            })),
+            rendered(&Statement(Release {
+                owner: "o",
+                node_id: None,
+                state: "ready",
+            })),
+            rendered(&Statement(Renew {
+                owner: "o",
+                lease_secs: 1.0,
+            })),
+            rendered(&Statement(Reap {
+                max_age_secs: None,
+                state: "ready",
+            })),
+        ];
+        for (sql, binds) in rendered {
+            assert!(binds >= 2, "{sql}");
+            assert_eq!(placeholders(&sql), (1..=binds).collect::<Vec<_>>(), "{sql}");
+            assert!(
+                !sql.lines().any(|line| line.trim_start().starts_with("--")),
+                "{sql}"
+            );
+        }
     }
 }
