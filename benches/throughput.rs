@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use molteniron::config::Config;
-use molteniron::{db, store};
+use molteniron::db;
+use molteniron::domain::NodeState;
+use molteniron::store::nodes;
 
 const DATABASE: &str = "molteniron_bench_throughput";
 const NODES: usize = 256;
@@ -68,9 +70,10 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
                 let owner = format!("bench-{t}");
                 let mut ops = 0u64;
                 while Instant::now() < deadline {
-                    let got = store::allocate(&mut conn, &owner, "default", 1, 600.0).unwrap();
+                    let got = nodes::allocate(&mut conn, &owner, "default", 1, 600.0).unwrap();
                     assert_eq!(got.len(), 1, "the pool is larger than the thread count");
-                    let released = store::release(&mut conn, &owner, None, "ready").unwrap();
+                    let released =
+                        nodes::release(&mut conn, &owner, None, NodeState::Ready).unwrap();
                     assert_eq!(released.len(), 1);
                     ops += 1;
                 }

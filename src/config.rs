@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::domain::NodeState;
 use crate::error::Failure;
 
 /// The config file read when neither `--config` nor `MOLTENIRON_CONFIG` names one.
@@ -29,11 +30,11 @@ pub enum ReturnState {
 }
 
 impl ReturnState {
-    /// The `nodes.state` value.
-    pub fn as_str(self) -> &'static str {
+    /// The node state it stands for.
+    pub fn state(self) -> NodeState {
         match self {
-            ReturnState::Ready => "ready",
-            ReturnState::Dirty => "dirty",
+            ReturnState::Ready => NodeState::Ready,
+            ReturnState::Dirty => NodeState::Dirty,
         }
     }
 }
@@ -224,6 +225,11 @@ fn percent_decode(text: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
+}
+
+/// [`parse_duration`] for clap's value parsers: a bad duration on the command line is a usage error.
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// Parses a duration: a plain number of seconds ("6000") or humantime text ("100m", "1h 30m", "2days").

@@ -1,4 +1,5 @@
-//! Connecting to PostgreSQL, the embedded migrations, and what database errors mean for the user.
+//! Connecting to PostgreSQL and the embedded migrations. What a database error means for the user is
+//! `error`'s business.
 //!
 //! Connections are opened lazily by the commands that need one. Session settings go into the connection
 //! string (libpq sends them in the start-up packet), so they cost no extra round trip.
@@ -8,11 +9,11 @@ use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::result::{ConnectionError, DatabaseErrorKind, Error as DbError};
+use diesel::result::{ConnectionError, Error as DbError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::Config;
-use crate::error::Failure;
+use crate::error::{Failure, is_missing_relation};
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -121,59 +122,13 @@ pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
     Ok(applied)
 }
 
-/// Whether a database error means the connection is gone (server down, restarted, or our session
-/// terminated): the job may retry, exit 5.
-pub fn is_connection_lost(err: &DbError) -> bool {
-    match err {
-        DbError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
-        DbError::DatabaseError(_, info) => {
-            let message = info.message();
-            [
-                "server closed the connection",
-                "terminating connection",
-                "no connection to the server",
-                "could not receive data from server",
-                "could not send data to server",
-                "the database system is shutting down",
-                "the database system is starting up",
-                "connection to server was lost",
-            ]
-            .iter()
-            .any(|m| message.contains(m))
-        }
-        _ => false,
-    }
-}
-
-/// Whether a failure is worth retrying: the server could not be reached (but did not refuse the login), the
-/// connection was lost or terminated, or the transaction lost a serialization or deadlock conflict.
-pub fn is_transient(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        if let Some(Failure::Unreachable(message)) = cause.downcast_ref::<Failure>() {
-            let refused = [
-                "authentication failed",
-                "does not exist",
-                "no pg_hba.conf entry",
-                "permission denied",
-            ];
-            return !refused.iter().any(|m| message.contains(m));
-        }
-        match cause.downcast_ref::<DbError>() {
-            Some(db_err @ DbError::DatabaseError(kind, info)) => {
-                is_connection_lost(db_err)
-                    || matches!(kind, DatabaseErrorKind::SerializationFailure)
-                    || info.message().contains("deadlock detected")
-            }
-            _ => false,
-        }
-    })
-}
-
 /// Explains a failed command: when a table or column is missing and migrations are pending, the real
 /// problem is an unmigrated database, so say that (with the fix) instead of PostgreSQL's message.
 pub fn explain(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
     let missing_relation = err.chain().any(|cause| {
-        matches!(cause.downcast_ref::<DbError>(), Some(DbError::DatabaseError(_, info)) if info.message().contains("does not exist"))
+        cause
+            .downcast_ref::<DbError>()
+            .is_some_and(is_missing_relation)
     });
     if missing_relation && matches!(is_behind(conn), Ok(true)) {
         return Failure::Invalid(
@@ -197,9 +152,7 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
         match diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn) {
             Ok(applied) => applied,
             // A missing bookkeeping table means nothing was ever applied.
-            Err(DbError::DatabaseError(_, info)) if info.message().contains("does not exist") => {
-                Vec::new()
-            }
+            Err(e) if is_missing_relation(&e) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
     let known =

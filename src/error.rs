@@ -1,10 +1,112 @@
-//! Outcomes that have their own exit code.
+//! The bottom layer: outcomes that have their own exit code, the one table of exit codes, what a database
+//! error means for the user, and redaction.
 //!
 //! Commands return `anyhow::Result`; when an outcome is one a script may branch on (not enough nodes, not
-//! found, conflict, database unreachable) they return one of these variants, and `main` finds it anywhere in
-//! the error chain to choose the exit code. Anything else is exit 1.
+//! found, conflict, database unreachable) they return a [`Failure`], and `main` finds it anywhere in the
+//! error chain to choose the exit code. Anything else is exit 1. Every exit code is an [`Exit`]: the
+//! `--help` text, this module and the README's table all come from [`Exit::ALL`] (a test holds the README
+//! to it).
 
-/// An expected failure with a documented exit code (see the README's exit-code table).
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+
+/// A documented process exit code. The one source of the exit-code table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The command did what was asked.
+    Ok,
+    /// Invalid input or any other error.
+    Invalid,
+    /// The command line is wrong.
+    Usage,
+    /// Not enough ready nodes right now; nothing was allocated (a retry may succeed).
+    NotEnough,
+    /// A node, an owner's allocation or a field does not exist.
+    NotFound,
+    /// The database is unreachable, refused the login or went away (a retry may succeed).
+    Unreachable,
+    /// The request conflicts with the pool's state (a name in use, a node in use, ...).
+    Conflict,
+}
+
+impl Exit {
+    /// Every exit code, in numeric order.
+    pub const ALL: [Exit; 7] = [
+        Exit::Ok,
+        Exit::Invalid,
+        Exit::Usage,
+        Exit::NotEnough,
+        Exit::NotFound,
+        Exit::Unreachable,
+        Exit::Conflict,
+    ];
+
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Invalid => 1,
+            Exit::Usage => 2,
+            Exit::NotEnough => 3,
+            Exit::NotFound => 4,
+            Exit::Unreachable => 5,
+            Exit::Conflict => 6,
+        }
+    }
+
+    /// A few words on what it means, as `--help` and the README's table say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Invalid => "invalid input or other error",
+            Exit::Usage => "usage error",
+            Exit::NotEnough => "not enough nodes (retry later)",
+            Exit::NotFound => "not found",
+            Exit::Unreachable => "database unreachable (retry)",
+            Exit::Conflict => "conflict",
+        }
+    }
+
+    /// The README's row for this code (a test compares the README's exit-code table with these).
+    pub fn detail(self) -> &'static str {
+        match self {
+            Exit::Ok => "success (including `release` of an owner that holds nothing)",
+            Exit::Invalid => {
+                "invalid input (bad YAML, MAC, IP, config file, malformed connection string, unmigrated \
+                 database), a lock or statement timeout, or any other error"
+            }
+            Exit::Usage => {
+                "usage error (unknown command or option, missing argument, an invalid option value such as \
+                 a bad duration, `-o` the command lacks, `delete_db` without `--yes`)"
+            }
+            Exit::NotEnough => {
+                "not enough nodes: fewer than COUNT ready nodes could be locked; nothing was allocated"
+            }
+            Exit::NotFound => {
+                "not found: no such node, the owner holds nothing (`renew`, `get-field`, `release --node`), \
+                 no such field"
+            }
+            Exit::Unreachable => {
+                "the database is unreachable, refused the login, or dropped the connection; safe to retry"
+            }
+            Exit::Conflict => {
+                "conflict: duplicate name, hardware another node claims, node allocated (`remove`, \
+                 `maintenance`), owner already holds other nodes, node not dirty (`clean`) or not in \
+                 maintenance (`--off`)"
+            }
+        }
+    }
+
+    /// The one-paragraph summary `--help` ends with: `Exit codes: 0 ok, 1 ..., 6 conflict.`
+    pub fn summary() -> String {
+        let codes: Vec<String> = Exit::ALL
+            .iter()
+            .map(|e| format!("{} {}", e.code(), e.meaning()))
+            .collect();
+        format!("Exit codes: {}.", codes.join(", "))
+    }
+}
+
+/// An expected failure with a documented exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// Exit 1: the input is invalid (bad YAML, bad MAC, unknown field, ...).
@@ -28,15 +130,15 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The process exit code for this outcome.
-    pub fn exit_code(&self) -> u8 {
+    /// The exit code for this outcome.
+    pub fn exit(&self) -> Exit {
         match self {
-            Failure::Invalid(_) => 1,
-            Failure::Usage(_) => 2,
-            Failure::NotEnough { .. } => 3,
-            Failure::NotFound(_) => 4,
-            Failure::Unreachable(_) => 5,
-            Failure::Conflict(_) => 6,
+            Failure::Invalid(_) => Exit::Invalid,
+            Failure::Usage(_) => Exit::Usage,
+            Failure::NotEnough { .. } => Exit::NotEnough,
+            Failure::NotFound(_) => Exit::NotFound,
+            Failure::Unreachable(_) => Exit::Unreachable,
+            Failure::Conflict(_) => Exit::Conflict,
         }
     }
 }
@@ -46,15 +148,68 @@ impl Failure {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
-            return failure.exit_code();
+            return failure.exit().code();
         }
-        if let Some(db_err) = cause.downcast_ref::<diesel::result::Error>() {
-            if crate::db::is_connection_lost(db_err) {
-                return 5;
+        if let Some(db_err) = cause.downcast_ref::<DbError>() {
+            if is_connection_lost(db_err) {
+                return Exit::Unreachable.code();
             }
         }
     }
-    1
+    Exit::Invalid.code()
+}
+
+/// Whether a database error means the connection is gone (server down, restarted, or our session
+/// terminated): the job may retry, exit 5. libpq reports most of these only as message text.
+pub fn is_connection_lost(err: &DbError) -> bool {
+    match err {
+        DbError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DbError::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "server closed the connection",
+                "terminating connection",
+                "no connection to the server",
+                "could not receive data from server",
+                "could not send data to server",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "connection to server was lost",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error says a table, column or function is missing (an unmigrated database).
+pub fn is_missing_relation(err: &DbError) -> bool {
+    matches!(err, DbError::DatabaseError(_, info) if info.message().contains("does not exist"))
+}
+
+/// Whether a failure is worth retrying: the server could not be reached (but did not refuse the login), the
+/// connection was lost or terminated, or the transaction lost a serialization or deadlock conflict.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        if let Some(Failure::Unreachable(message)) = cause.downcast_ref::<Failure>() {
+            let refused = [
+                "authentication failed",
+                "does not exist",
+                "no pg_hba.conf entry",
+                "permission denied",
+            ];
+            return !refused.iter().any(|m| message.contains(m));
+        }
+        match cause.downcast_ref::<DbError>() {
+            Some(db_err @ DbError::DatabaseError(kind, info)) => {
+                is_connection_lost(db_err)
+                    || matches!(kind, DatabaseErrorKind::SerializationFailure)
+                    || info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Replaces every occurrence of each secret in `text` with `***`. Secrets shorter than four characters
@@ -66,4 +221,29 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets.iter().fold(text.to_owned(), |acc, secret| {
         acc.replace(secret.as_str(), "***")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_numbered_in_order_and_each_failure_has_its_own() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, (0..Exit::ALL.len() as u8).collect::<Vec<_>>());
+        let failures = [
+            Failure::Invalid(String::new()),
+            Failure::Usage(String::new()),
+            Failure::NotEnough {
+                found: 0,
+                requested: 1,
+            },
+            Failure::NotFound(String::new()),
+            Failure::Unreachable(String::new()),
+            Failure::Conflict(String::new()),
+        ];
+        let exits: Vec<Exit> = failures.iter().map(Failure::exit).collect();
+        assert_eq!(exits, Exit::ALL[1..]);
+        assert!(Exit::summary().starts_with("Exit codes: 0 ok, 1 invalid input"));
+    }
 }

@@ -3,9 +3,22 @@
 
 use serde_json::{Map, Value};
 
-use crate::cli::ValueType;
-use crate::inventory::{NodeSpec, parse_ip_list};
-use crate::store::Node;
+use crate::domain::timestamp;
+use crate::inventory::{IRONIC_NODE_FIELDS, NodeSpec, parse_ip_list};
+use crate::store::nodes::Node;
+
+/// How `set-field` interprets VALUE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValueType {
+    /// Text (numeric fields such as cpus still become numbers).
+    #[value(alias = "str")]
+    String,
+    /// An integer.
+    #[value(alias = "integer")]
+    Int,
+    /// Any JSON value (an object, a list, true, ...).
+    Json,
+}
 
 /// A field of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +82,7 @@ impl Field {
                     "{name} is a group of fields; name one of them, e.g. {name}.KEY"
                 ));
             }
-            other if crate::inventory::IRONIC_NODE_FIELDS.contains(&other) => {
-                Field::Ironic(other.to_owned())
-            }
+            other if IRONIC_NODE_FIELDS.contains(&other) => Field::Ironic(other.to_owned()),
             other if simple(other) && is_driver_info_key(other) => {
                 Field::DriverInfo(other.to_owned())
             }
@@ -108,9 +119,7 @@ impl Field {
     /// The field's value on `node`, or `None` where the node has no such value.
     pub fn get(&self, node: &Node) -> Option<Value> {
         let key_of = |map: &Value, key: &str| map.get(key).cloned();
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map(|t| Value::from(crate::output::timestamp(t)))
-        };
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| Value::from(timestamp(t)));
         match self {
             Field::Name => Some(node.name.clone().into()),
             Field::Pool => Some(node.pool.clone().into()),
@@ -121,7 +130,7 @@ impl Field {
             Field::AllocationPool => Some(node.allocation_pool.join(",").into()),
             Field::Ironic(key) => key_of(&node.ironic_fields, key),
             Field::Id => Some(node.id.into()),
-            Field::State => Some(node.state.clone().into()),
+            Field::State => Some(node.state.as_str().into()),
             Field::Owner => node.owner.clone().map(Value::from),
             Field::AllocatedAt => time(node.allocated_at),
             Field::LeaseExpiresAt => time(node.lease_expires_at),
@@ -269,15 +278,6 @@ fn as_text(field: &Field, value: Value) -> Result<String, String> {
     match value {
         Value::String(text) => Ok(text),
         other => Err(format!("{} must be text, not {other}", field.canonical())),
-    }
-}
-
-/// Renders a value for plain-text output: strings without quotes, null as empty, the rest as JSON.
-pub fn plain(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 

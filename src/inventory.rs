@@ -195,7 +195,7 @@ pub fn bmc(driver: &str, driver_info: &Map<String, Value>) -> Bmc {
     let text = |key: &str| {
         driver_info
             .get(key)
-            .map(crate::fields::plain)
+            .map(crate::domain::plain)
             .unwrap_or_default()
     };
     let by_suffix = |suffix: &str| {

@@ -4,14 +4,32 @@
 //! `main` parses the command line and calls [`run`]; everything else lives in this library so the
 //! integration tests and benchmarks can use it in-process.
 
+//!
+//! The modules are layers; each may use only those below it (a test, `tests/it/layers.rs`, keeps it so):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | 0 | `error` (exit codes, failures, what a database error means) |
+//! | 1 | `domain` (node states, event actions, shared value helpers), `schema` |
+//! | 2 | `config`, `inventory` (nodes.yaml and validation) |
+//! | 3 | `db` (connect, migrate) |
+//! | 4 | `store` (all SQL) |
+//! | 5 | `fields` (field names on a node) |
+//! | 6 | `pool` (allocation policy), `output` (stdout), `devstack` (DevStack files) |
+//! | 7 | `commands` |
+//! | 8 | `cli` (the command line and its dispatch) |
+
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod devstack;
+pub mod domain;
 pub mod error;
 pub mod fields;
 pub mod inventory;
 pub mod output;
+pub mod pool;
 pub mod schema;
 pub mod store;
 
@@ -19,7 +37,13 @@ use cli::Cli;
 
 /// Runs one invocation.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    commands::run(cli)
+    let ctx = commands::Ctx::new(
+        cli.database_url.as_deref(),
+        cli.config.as_deref(),
+        cli.retries,
+        cli.output,
+    )?;
+    cli.command.run(&ctx)
 }
 
 /// The one stderr line for a failed invocation, with every known password replaced by `***`, and its exit

@@ -10,9 +10,23 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::cli::Format;
-use crate::fields::{mask_secrets, plain};
-use crate::store::{Event, Node, Reaped, Released};
+use crate::domain::{plain, timestamp};
+use crate::fields::mask_secrets;
+use crate::store::events::Event;
+use crate::store::nodes::{Node, Reaped, Released};
+
+/// How data is printed (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned tables for people.
+    Human,
+    /// Comma-separated values with a header row (status, history, reap, get-field).
+    Csv,
+    /// JSON with a stable shape, for scripts (see the README).
+    Json,
+    /// Shell-quoted KEY=value lines to eval (allocate only).
+    Env,
+}
 
 const MASK: &str = "********";
 
@@ -94,11 +108,6 @@ pub fn node_json(node: &Node, show_secrets: bool) -> Value {
         "allocation_pool": node.allocation_pool,
         "ironic_fields": ironic_fields,
     })
-}
-
-/// A time for tables and env lines: RFC 3339 in UTC to the second (`2026-11-21T10:41:59Z`).
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `1h05m`, `3d04h`, `42s`: a compact span for tables.
@@ -338,7 +347,7 @@ pub fn released(nodes: &[Released], format: Format) -> Result<()> {
                 n.name.clone(),
                 n.pool.clone(),
                 n.owner.clone(),
-                n.state.clone(),
+                n.state.to_string(),
             ]
         })
         .collect();
@@ -368,7 +377,7 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
                 n.owner.clone(),
                 timestamp(n.allocated_at),
                 timestamp(n.lease_expires_at),
-                n.state.clone(),
+                n.state.to_string(),
             ]
         })
         .collect();
@@ -465,7 +474,7 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
                 e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 e.node_name.clone(),
                 e.owner.clone().unwrap_or_default(),
-                e.action.clone(),
+                e.action.to_string(),
                 detail,
             ]
         })

@@ -1,16 +1,95 @@
 //! Operator commands: migrate, roles, clean, maintenance, status and history.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
+use clap::Args;
 use diesel::Connection;
 use serde_json::json;
 
 use super::{Ctx, invalid, no_node};
-use crate::cli::{Format, StatusArgs};
-use crate::config::parse_duration;
+use crate::config::duration_arg;
 use crate::db;
+use crate::domain::{EventAction, NodeState};
 use crate::error::Failure;
-use crate::output;
-use crate::store::{self, EventFilter, RoleNames};
+use crate::output::{self, Format};
+use crate::store::events::{self, EventFilter};
+use crate::store::{self, RoleNames, nodes};
+
+#[derive(Debug, Args)]
+pub struct RolesArgs {
+    /// Name the roles PREFIX_admin, PREFIX_job and PREFIX_readonly (lower-case letters, digits, _).
+    #[arg(long, default_value = "molteniron", value_name = "PREFIX")]
+    pub prefix: String,
+    /// Run the SQL on the database in one transaction. Needs the owner of the database and its
+    /// tables (or a superuser), and CREATEROLE while a role is missing.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Node id or name.
+    pub node: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// Node id or name.
+    pub node: String,
+    /// Why the node is out of service.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+    pub reason: Option<String>,
+    /// Put the node back into service (state ready).
+    #[arg(long)]
+    pub off: bool,
+    /// Release an allocated node first instead of refusing (exit 6).
+    #[arg(long, conflicts_with = "off")]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this pool.
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    /// Only nodes this owner holds.
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Add credential and hardware columns.
+    #[arg(long)]
+    pub baremetal: bool,
+    /// Show BMC passwords instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Legacy spelling of -o (human or csv).
+    #[arg(short = 't', long = "type", value_enum, hide = true)]
+    pub legacy_type: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this node (id or name; removed nodes too).
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Only this owner.
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Only events newer than this, e.g. 24h, 7days.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub since: Option<Duration>,
+    /// At most this many of the newest events.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = at_least_one)]
+    pub limit: i64,
+}
+
+/// A count on the command line: a whole number, at least 1.
+fn at_least_one(text: &str) -> Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, at least 1".to_owned()),
+    }
+}
 
 /// `migrate`: create or upgrade the schema.
 pub fn migrate(ctx: &Ctx) -> Result<()> {
@@ -24,162 +103,173 @@ pub fn migrate(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `roles [--prefix P] [--apply]`: print the roles' SQL (never connecting), or run it in one transaction.
-pub fn roles(ctx: &Ctx, prefix: &str, apply: bool) -> Result<()> {
-    ctx.format(&[Format::Human])?;
-    let names = RoleNames::from_prefix(prefix).map_err(invalid)?;
-    if !apply {
-        return output::text(&store::roles_script(&names));
-    }
-    ctx.with_db_repeatable(|conn| {
-        conn.transaction(|conn| store::apply_roles(conn, &names))
-            .context("applying the roles")
-    })?;
-    output::note(&format!(
-        "applied roles {}, {} and {} (GRANT them to login roles)",
-        names.admin, names.job, names.readonly
-    ));
-    Ok(())
-}
-
-/// `clean NODE`: dirty → ready.
-pub fn clean(ctx: &Ctx, key: &str) -> Result<()> {
-    let format = ctx.format(&[Format::Human, Format::Json])?;
-    let node = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
-            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
-            if node.state != "dirty" {
-                return Err(Failure::Conflict(format!(
-                    "node {} is {}, not dirty",
-                    node.name, node.state
-                ))
-                .into());
-            }
-            Ok::<_, anyhow::Error>(store::set_state(
-                conn,
-                node.id,
-                "ready",
-                None,
-                "clean",
-                json!({}),
-            )?)
-        })
-    })?;
-    output::node(&node, format)
-}
-
-/// `maintenance NODE --reason R [--force]` (reason given) or `maintenance NODE --off` (reason `None`).
-pub fn maintenance(ctx: &Ctx, key: &str, reason: Option<&str>, force: bool) -> Result<()> {
-    let format = ctx.format(&[Format::Human, Format::Json])?;
-    if let Some(reason) = reason {
-        if reason.trim().is_empty() || reason.chars().count() > 1000 || reason.contains('\0') {
-            return Err(invalid(
-                "the maintenance reason must be 1 to 1000 characters".to_owned(),
-            ));
+impl RolesArgs {
+    /// `roles [--prefix P] [--apply]`: print the roles' SQL (never connecting), or run it in one transaction.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        ctx.format(&[Format::Human])?;
+        let names = RoleNames::from_prefix(&self.prefix).map_err(invalid)?;
+        if !self.apply {
+            return output::text(&store::roles_script(&names));
         }
+        ctx.with_db_repeatable(|conn| {
+            conn.transaction(|conn| store::apply_roles(conn, &names))
+                .context("applying the roles")
+        })?;
+        output::note(&format!(
+            "applied roles {}, {} and {} (GRANT them to login roles)",
+            names.admin, names.job, names.readonly
+        ));
+        Ok(())
     }
-    let release_state = ctx.config.release_state.as_str();
-    let node = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
-            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
-            let Some(reason) = reason else {
-                if node.state != "maintenance" {
+}
+
+impl CleanArgs {
+    /// `clean NODE`: dirty → ready.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let key = self.node.as_str();
+        let format = ctx.format(&[Format::Human, Format::Json])?;
+        let node = ctx.with_db(|conn| {
+            conn.transaction(|conn| {
+                let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
+                if node.state != NodeState::Dirty {
                     return Err(Failure::Conflict(format!(
-                        "node {} is {}, not in maintenance",
+                        "node {} is {}, not dirty",
                         node.name, node.state
                     ))
                     .into());
                 }
-                return Ok(store::set_state(
+                Ok::<_, anyhow::Error>(nodes::set_state(
                     conn,
                     node.id,
-                    "ready",
+                    NodeState::Ready,
                     None,
-                    "maintenance_off",
+                    EventAction::Clean,
                     json!({}),
-                )?);
-            };
-            if let Some(owner) = &node.owner {
-                if !force {
-                    return Err(Failure::Conflict(format!(
-                        "node {} is allocated to {owner} (hint: --force releases it first)",
-                        node.name
-                    ))
-                    .into());
-                }
-                store::release(conn, owner, Some(node.id), release_state)?;
-            }
-            let detail = json!({"reason": reason});
-            Ok::<_, anyhow::Error>(store::set_state(
-                conn,
-                node.id,
-                "maintenance",
-                Some(reason),
-                "maintenance_on",
-                detail,
-            )?)
-        })
-    })?;
-    output::node(&node, format)
-}
-
-/// `status` and `status_baremetal`.
-pub fn status(ctx: &Ctx, args: &StatusArgs, baremetal: bool) -> Result<()> {
-    let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
-    let format = match args.legacy_type {
-        None => format,
-        Some(legacy @ (Format::Human | Format::Csv)) if ctx.output.is_none_or(|o| o == legacy) => {
-            legacy
-        }
-        Some(_) => {
-            let message = "-t takes human or csv, and must agree with -o when both are given";
-            return Err(Failure::Usage(message.into()).into());
-        }
-    };
-    let (nodes, now) = ctx.with_db_repeatable(|conn| {
-        let nodes = store::list_nodes(conn, args.pool.as_deref(), args.owner.as_deref())?;
-        Ok((nodes, store::server_now(conn)?))
-    })?;
-    output::status(&nodes, now, format, baremetal, args.show_secrets)
-}
-
-/// `history`.
-pub fn history(
-    ctx: &Ctx,
-    node: Option<&str>,
-    owner: Option<&str>,
-    since: Option<&str>,
-    limit: i64,
-) -> Result<()> {
-    let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
-    if limit < 1 {
-        return Err(invalid("--limit must be at least 1".to_owned()));
+                )?)
+            })
+        })?;
+        output::node(&node, format)
     }
-    let since_micros = since
-        .map(parse_duration)
-        .transpose()?
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    let events = ctx.with_db_repeatable(|conn| {
-        let mut filter = EventFilter {
-            owner: owner.map(str::to_owned),
-            since_micros,
-            limit,
-            ..Default::default()
+}
+
+impl MaintenanceArgs {
+    /// `maintenance NODE --reason R [--force]` or `maintenance NODE --off`.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let (key, force) = (self.node.as_str(), self.force);
+        let reason = if self.off {
+            None
+        } else {
+            self.reason.as_deref()
         };
-        if let Some(key) = node {
-            match store::find_node(conn, key, false)? {
-                Some(found) => {
-                    filter.node_id = Some(found.id);
-                    filter.node_name = Some(found.name);
-                }
-                // A removed node: match its old name (or id).
-                None => match key.parse::<i64>() {
-                    Ok(id) => filter.node_id = Some(id),
-                    Err(_) => filter.node_name = Some(key.to_owned()),
-                },
+        let format = ctx.format(&[Format::Human, Format::Json])?;
+        if let Some(reason) = reason {
+            if reason.trim().is_empty() || reason.chars().count() > 1000 || reason.contains('\0') {
+                return Err(invalid(
+                    "the maintenance reason must be 1 to 1000 characters".to_owned(),
+                ));
             }
         }
-        Ok(store::list_events(conn, &filter)?)
-    })?;
-    output::events(&events, format)
+        let release_state = ctx.config.release_state.state();
+        let node = ctx.with_db(|conn| {
+            conn.transaction(|conn| {
+                let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
+                let Some(reason) = reason else {
+                    if node.state != NodeState::Maintenance {
+                        return Err(Failure::Conflict(format!(
+                            "node {} is {}, not in maintenance",
+                            node.name, node.state
+                        ))
+                        .into());
+                    }
+                    return Ok(nodes::set_state(
+                        conn,
+                        node.id,
+                        NodeState::Ready,
+                        None,
+                        EventAction::MaintenanceOff,
+                        json!({}),
+                    )?);
+                };
+                if let Some(owner) = &node.owner {
+                    if !force {
+                        return Err(Failure::Conflict(format!(
+                            "node {} is allocated to {owner} (hint: --force releases it first)",
+                            node.name
+                        ))
+                        .into());
+                    }
+                    nodes::release(conn, owner, Some(node.id), release_state)?;
+                }
+                let detail = json!({"reason": reason});
+                Ok::<_, anyhow::Error>(nodes::set_state(
+                    conn,
+                    node.id,
+                    NodeState::Maintenance,
+                    Some(reason),
+                    EventAction::MaintenanceOn,
+                    detail,
+                )?)
+            })
+        })?;
+        output::node(&node, format)
+    }
+}
+
+impl StatusArgs {
+    /// `status` and `status_baremetal` (`baremetal`: with the credential and hardware columns).
+    pub fn run(&self, ctx: &Ctx, baremetal: bool) -> Result<()> {
+        let args = self;
+        let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
+        let format = match args.legacy_type {
+            None => format,
+            Some(legacy @ (Format::Human | Format::Csv))
+                if ctx.output.is_none_or(|o| o == legacy) =>
+            {
+                legacy
+            }
+            Some(_) => {
+                let message = "-t takes human or csv, and must agree with -o when both are given";
+                return Err(Failure::Usage(message.into()).into());
+            }
+        };
+        let (nodes, now) = ctx.with_db_repeatable(|conn| {
+            let nodes = nodes::list(conn, args.pool.as_deref(), args.owner.as_deref())?;
+            Ok((nodes, store::server_now(conn)?))
+        })?;
+        output::status(&nodes, now, format, baremetal, args.show_secrets)
+    }
+}
+
+impl HistoryArgs {
+    /// `history`.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let (node, owner, limit) = (self.node.as_deref(), self.owner.as_deref(), self.limit);
+        let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
+        let since_micros = self
+            .since
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let events = ctx.with_db_repeatable(|conn| {
+            let mut filter = EventFilter {
+                owner: owner.map(str::to_owned),
+                since_micros,
+                limit,
+                ..Default::default()
+            };
+            if let Some(key) = node {
+                match nodes::find(conn, key, false)? {
+                    Some(found) => {
+                        filter.node_id = Some(found.id);
+                        filter.node_name = Some(found.name);
+                    }
+                    // A removed node: match its old name (or id).
+                    None => match key.parse::<i64>() {
+                        Ok(id) => filter.node_id = Some(id),
+                        Err(_) => filter.node_name = Some(key.to_owned()),
+                    },
+                }
+            }
+            Ok(events::list(conn, &filter)?)
+        })?;
+        output::events(&events, format)
+    }
 }

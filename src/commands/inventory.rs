@@ -1,19 +1,109 @@
-//! Inventory commands: import, export, add (and the legacy add_* forms), set-field, remove, delete_db.
+//! Inventory commands: import, export, add, set-field, remove, delete_db. The legacy add_* forms are in
+//! `legacy` and end in [`add_legacy`].
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use clap::Args;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel::{Connection, PgConnection};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, invalid, no_node};
-use crate::cli::{AddArgs, Format, ValueType};
+use crate::domain::EventAction;
 use crate::error::Failure;
-use crate::fields::{Field, apply_all, contains_secret, split_pair, typed_value};
+use crate::fields::{Field, ValueType, apply_all, contains_secret, split_pair, typed_value};
 use crate::inventory::{NodeSpec, parse_inventory, parse_ip_list, render_inventory};
-use crate::{output, store};
+use crate::output::{self, Format};
+use crate::store::events;
+use crate::store::nodes::{self, Node};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The nodes.yaml file ("-" reads standard input).
+    pub file: PathBuf,
+    /// Update the inventory of nodes that already exist (never their state or owner).
+    #[arg(long)]
+    pub update: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Node name: letters, digits and -._~, at most 255 characters.
+    pub name: String,
+    /// Pool the node belongs to.
+    #[arg(long, default_value = "default")]
+    pub pool: String,
+    /// Ironic driver (ipmi, redfish, ...).
+    #[arg(long, default_value = "ipmi")]
+    pub driver: String,
+    /// BMC address (driver_info.ipmi_address for ipmi, redfish_address for redfish).
+    #[arg(long, value_name = "ADDRESS")]
+    pub bmc_address: Option<String>,
+    /// BMC user name.
+    #[arg(long, value_name = "USER")]
+    pub bmc_username: Option<String>,
+    /// BMC password.
+    #[arg(long, value_name = "PASSWORD")]
+    pub bmc_password: Option<String>,
+    /// A port's MAC address (repeat for several ports).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Vec<String>,
+    /// properties.cpu_arch, e.g. x86_64, ppc64el.
+    #[arg(long, value_name = "ARCH")]
+    pub cpu_arch: Option<String>,
+    /// properties.cpus.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// properties.memory_mb.
+    #[arg(long, value_name = "MB")]
+    pub memory_mb: Option<String>,
+    /// properties.local_gb.
+    #[arg(long, value_name = "GB")]
+    pub local_gb: Option<String>,
+    /// IP addresses handed to the job, comma-separated.
+    #[arg(long, value_name = "IP,IP")]
+    pub allocation_pool: Option<String>,
+    /// An extra property (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub property: Vec<String>,
+    /// An extra driver_info key (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub driver_info: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetFieldArgs {
+    /// Node id or name.
+    pub node: String,
+    /// The field to change (same names as get-field).
+    pub field: String,
+    /// The new value.
+    pub value: String,
+    /// Legacy position of --type.
+    #[arg(value_enum, hide = true)]
+    pub legacy_type: Option<ValueType>,
+    /// How to read VALUE [default: string].
+    #[arg(long = "type", value_enum)]
+    pub value_type: Option<ValueType>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Node id or name.
+    pub node: String,
+    /// Remove the node even if a job holds it.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteDbArgs {
+    /// Really delete everything.
+    #[arg(long)]
+    pub yes: bool,
+}
 
 /// Largest nodes.yaml accepted: far above any real pool, far below memory trouble.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -43,53 +133,58 @@ fn read_text(path: &Path) -> Result<String> {
         .map_err(|e| invalid(format!("{} is not UTF-8 text: {e}", path.display())))
 }
 
-/// `import FILE [--update]`: every node or none.
-pub fn import(ctx: &Ctx, path: &Path, update: bool) -> Result<()> {
-    ctx.format(&[Format::Human])?;
-    let text = read_text(path)?;
-    let specs = parse_inventory(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-    let (added, updated, unchanged) = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
-            let (mut added, mut changed, mut unchanged) = (0, Vec::new(), 0);
-            for spec in &specs {
-                if store::insert_node(conn, spec)?.is_some() {
-                    added += 1;
-                    continue;
+impl ImportArgs {
+    /// `import FILE [--update]`: every node or none.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let (path, update) = (self.file.as_path(), self.update);
+        ctx.format(&[Format::Human])?;
+        let text = read_text(path)?;
+        let specs =
+            parse_inventory(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        let (added, updated, unchanged) = ctx.with_db(|conn| {
+            conn.transaction(|conn| {
+                let (mut added, mut changed, mut unchanged) = (0, Vec::new(), 0);
+                for spec in &specs {
+                    if nodes::insert(conn, spec)?.is_some() {
+                        added += 1;
+                        continue;
+                    }
+                    if !update {
+                        let message = format!(
+                            "node {} already exists (hint: import --update changes existing nodes)",
+                            spec.name
+                        );
+                        return Err(Failure::Conflict(message).into());
+                    }
+                    // Read without locking: only nodes that really change are written (and so locked),
+                    // and a no-op import never makes allocators skip nodes.
+                    let node = nodes::find(conn, &spec.name, false)?
+                        .with_context(|| format!("node {} vanished during import", spec.name))?;
+                    if node.spec() == *spec {
+                        unchanged += 1;
+                    } else {
+                        changed.push((node.id, spec));
+                    }
                 }
-                if !update {
-                    let message = format!(
-                        "node {} already exists (hint: import --update changes existing nodes)",
-                        spec.name
-                    );
-                    return Err(Failure::Conflict(message).into());
+                // Lowest id first, the order every other multi-row writer locks in.
+                changed.sort_by_key(|(id, _)| *id);
+                for (id, spec) in &changed {
+                    let detail = json!({"source": "import"});
+                    nodes::update_inventory(conn, *id, spec, EventAction::Update, detail)?;
                 }
-                // Read without locking: only nodes that really change are written (and so locked),
-                // and a no-op import never makes allocators skip nodes.
-                let node = store::find_node(conn, &spec.name, false)?
-                    .with_context(|| format!("node {} vanished during import", spec.name))?;
-                if node.spec() == *spec {
-                    unchanged += 1;
-                } else {
-                    changed.push((node.id, spec));
-                }
-            }
-            // Lowest id first, the order every other multi-row writer locks in.
-            changed.sort_by_key(|(id, _)| *id);
-            for (id, spec) in &changed {
-                store::update_inventory(conn, *id, spec, "update", json!({"source": "import"}))?;
-            }
-            refuse_shared_hardware(conn)?;
-            Ok::<_, anyhow::Error>((added, changed.len(), unchanged))
-        })
-    })?;
-    let summary = format!("{added} added, {updated} updated, {unchanged} unchanged");
-    output::note(&format!("imported {}: {summary}", path.display()));
-    Ok(())
+                refuse_shared_hardware(conn)?;
+                Ok::<_, anyhow::Error>((added, changed.len(), unchanged))
+            })
+        })?;
+        let summary = format!("{added} added, {updated} updated, {unchanged} unchanged");
+        output::note(&format!("imported {}: {summary}", path.display()));
+        Ok(())
+    }
 }
 
 /// Fails (exit 6) when two nodes claim one piece of hardware; called inside an inventory transaction.
 fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
-    match store::shared_hardware(conn)? {
+    match nodes::shared_hardware(conn)? {
         Some(conflict) => Err(Failure::Conflict(conflict).into()),
         None => Ok(()),
     }
@@ -98,9 +193,9 @@ fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
 /// `export`: the inventory as nodes.yaml.
 pub fn export(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let nodes = ctx.with_db_repeatable(|conn| Ok(store::list_nodes(conn, None, None)?))?;
-    let yaml = render_inventory(nodes.iter().map(store::Node::spec).collect())
-        .context("rendering nodes.yaml")?;
+    let all = ctx.with_db_repeatable(|conn| Ok(nodes::list(conn, None, None)?))?;
+    let yaml =
+        render_inventory(all.iter().map(Node::spec).collect()).context("rendering nodes.yaml")?;
     output::text(&yaml)
 }
 
@@ -111,7 +206,7 @@ fn add_node(ctx: &Ctx, mut spec: NodeSpec) -> Result<()> {
         .map_err(|e| invalid(format!("node {}: {e}", spec.name)))?;
     let node = ctx.with_db(|conn| {
         conn.transaction(|conn| {
-            let node = store::insert_node(conn, &spec)?
+            let node = nodes::insert(conn, &spec)?
                 .ok_or_else(|| Failure::Conflict(format!("node {} already exists", spec.name)))?;
             refuse_shared_hardware(conn)?;
             Ok::<_, anyhow::Error>(node)
@@ -120,57 +215,60 @@ fn add_node(ctx: &Ctx, mut spec: NodeSpec) -> Result<()> {
     output::node(&node, format)
 }
 
-/// `add NAME [flags]`.
-pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<()> {
-    let mut spec = NodeSpec::new(&args.name);
-    spec.pool = args.pool.clone();
-    spec.driver = args.driver.clone();
-    let bmc = [
-        ("address", &args.bmc_address),
-        ("username", &args.bmc_username),
-        ("password", &args.bmc_password),
-    ];
-    for (suffix, value) in bmc {
-        let Some(value) = value else { continue };
-        if !matches!(args.driver.as_str(), "ipmi" | "redfish") {
-            return Err(invalid(format!(
-                "--bmc-{suffix} is known only for the ipmi and redfish drivers; use --driver-info KEY=VALUE"
-            )));
+impl AddArgs {
+    /// `add NAME [flags]`.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let args = self;
+        let mut spec = NodeSpec::new(&args.name);
+        spec.pool = args.pool.clone();
+        spec.driver = args.driver.clone();
+        let bmc = [
+            ("address", &args.bmc_address),
+            ("username", &args.bmc_username),
+            ("password", &args.bmc_password),
+        ];
+        for (suffix, value) in bmc {
+            let Some(value) = value else { continue };
+            if !matches!(args.driver.as_str(), "ipmi" | "redfish") {
+                return Err(invalid(format!(
+                    "--bmc-{suffix} is known only for the ipmi and redfish drivers; use --driver-info KEY=VALUE"
+                )));
+            }
+            spec.driver_info.insert(
+                format!("{}_{suffix}", args.driver),
+                Value::String(value.clone()),
+            );
         }
-        spec.driver_info.insert(
-            format!("{}_{suffix}", args.driver),
-            Value::String(value.clone()),
-        );
-    }
-    for pair in &args.driver_info {
-        let (key, value) = split_pair(pair).map_err(invalid)?;
-        spec.driver_info.insert(key, value);
-    }
-    let properties = [
-        ("cpu_arch", &args.cpu_arch),
-        ("cpus", &args.cpus),
-        ("memory_mb", &args.memory_mb),
-        ("local_gb", &args.local_gb),
-    ];
-    for (key, value) in properties {
-        if let Some(value) = value {
-            spec.properties
-                .insert(key.to_owned(), Value::String(value.clone()));
+        for pair in &args.driver_info {
+            let (key, value) = split_pair(pair).map_err(invalid)?;
+            spec.driver_info.insert(key, value);
         }
+        let properties = [
+            ("cpu_arch", &args.cpu_arch),
+            ("cpus", &args.cpus),
+            ("memory_mb", &args.memory_mb),
+            ("local_gb", &args.local_gb),
+        ];
+        for (key, value) in properties {
+            if let Some(value) = value {
+                spec.properties
+                    .insert(key.to_owned(), Value::String(value.clone()));
+            }
+        }
+        for pair in &args.property {
+            let (key, value) = split_pair(pair).map_err(invalid)?;
+            spec.properties.insert(key, value);
+        }
+        spec.ports = args
+            .mac
+            .iter()
+            .map(|mac| Map::from_iter([("address".to_owned(), Value::String(mac.clone()))]))
+            .collect();
+        if let Some(ips) = &args.allocation_pool {
+            spec.allocation_pool = parse_ip_list(ips).map_err(invalid)?;
+        }
+        add_node(ctx, spec)
     }
-    for pair in &args.property {
-        let (key, value) = split_pair(pair).map_err(invalid)?;
-        spec.properties.insert(key, value);
-    }
-    spec.ports = args
-        .mac
-        .iter()
-        .map(|mac| Map::from_iter([("address".to_owned(), Value::String(mac.clone()))]))
-        .collect();
-    if let Some(ips) = &args.allocation_pool {
-        spec.allocation_pool = parse_ip_list(ips).map_err(invalid)?;
-    }
-    add_node(ctx, spec)
 }
 
 /// The legacy add commands: fields by their original names (see [`Field::parse`]).
@@ -180,126 +278,98 @@ pub fn add_legacy(ctx: &Ctx, name: &str, fields: Vec<(String, Value)>) -> Result
     add_node(ctx, spec)
 }
 
-fn legacy_base(ipmi_ip: &str, allocation_pool: &str) -> Vec<(String, Value)> {
-    vec![
-        ("ipmi_ip".to_owned(), Value::String(ipmi_ip.to_owned())),
-        (
-            "allocation_pool".to_owned(),
-            Value::String(allocation_pool.to_owned()),
-        ),
-    ]
-}
-
-/// `add_keyvalue_pairs NAME IPMI_IP ALLOCATION_POOL key=value...`.
-pub fn add_keyvalue_pairs(
-    ctx: &Ctx,
-    name: &str,
-    ipmi_ip: &str,
-    pool_ips: &str,
-    pairs: &[String],
-) -> Result<()> {
-    let mut fields = legacy_base(ipmi_ip, pool_ips);
-    for pair in pairs {
-        fields.push(split_pair(pair).map_err(invalid)?);
-    }
-    add_legacy(ctx, name, fields)
-}
-
-/// `add_json_blob NAME IPMI_IP ALLOCATION_POOL JSON [NODE_POOL]`.
-pub fn add_json_blob(
-    ctx: &Ctx,
-    name: &str,
-    ipmi_ip: &str,
-    pool_ips: &str,
-    blob: &str,
-    node_pool: Option<&str>,
-) -> Result<()> {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(blob) else {
-        return Err(invalid(
-            "the JSON blob must be a JSON object of field names and values".to_owned(),
-        ));
-    };
-    let mut fields = legacy_base(ipmi_ip, pool_ips);
-    fields.extend(map);
-    if let Some(pool) = node_pool {
-        fields.push(("node_pool".to_owned(), Value::String(pool.to_owned())));
-    }
-    add_legacy(ctx, name, fields)
-}
-
-/// `set-field NODE FIELD VALUE [--type T]`: one inventory field, validated like an import.
-pub fn set_field(
-    ctx: &Ctx,
-    key: &str,
-    field: &str,
-    raw: &str,
-    ty: Option<ValueType>,
-) -> Result<()> {
-    let format = ctx.format(&[Format::Human, Format::Json])?;
-    let field = Field::parse(field).map_err(Failure::NotFound)?;
-    let value = typed_value(raw, ty.unwrap_or(ValueType::String)).map_err(invalid)?;
-    let node = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
-            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
-            let mut spec = node.spec();
-            field.set(&mut spec, value.clone()).map_err(invalid)?;
-            spec.validate()
-                .map_err(|e| invalid(format!("node {}: {e}", node.name)))?;
-            if spec.name != node.name && store::name_taken(conn, &spec.name)? {
-                return Err(Failure::Conflict(format!("node {} already exists", spec.name)).into());
+impl SetFieldArgs {
+    /// `set-field NODE FIELD VALUE [--type T]`: one inventory field, validated like an import.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let (key, field, raw) = (self.node.as_str(), self.field.as_str(), self.value.as_str());
+        if let (Some(a), Some(b)) = (self.legacy_type, self.value_type) {
+            if a != b {
+                let message = format!("two different types given: {a:?} and --type {b:?}");
+                return Err(Failure::Usage(message).into());
             }
-            let shown = if field.is_secret() || contains_secret(&value) {
-                Value::from("(changed)")
-            } else {
-                value.clone()
-            };
-            let detail = json!({"field": field.canonical(), "value": shown});
-            let updated = store::update_inventory(conn, node.id, &spec, "set_field", detail)
-                .map_err(|e| match e {
-                    // Another session took the new name first.
-                    DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        Failure::Conflict(format!("node {} already exists", spec.name)).into()
-                    }
-                    other => anyhow::Error::from(other),
-                })?;
-            refuse_shared_hardware(conn)?;
-            Ok::<_, anyhow::Error>(updated)
-        })
-    })?;
-    output::node(&node, format)
-}
-
-/// `remove NODE [--force]`.
-pub fn remove(ctx: &Ctx, key: &str, force: bool) -> Result<()> {
-    ctx.format(&[Format::Human])?;
-    let name = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
-            let node = store::find_node(conn, key, true)?.ok_or_else(|| no_node(key))?;
-            if let (Some(owner), false) = (&node.owner, force) {
-                return Err(Failure::Conflict(format!(
-                    "node {} is allocated to {owner} (hint: --force removes it anyway)",
-                    node.name
-                ))
-                .into());
-            }
-            store::delete_node(conn, &node)?;
-            Ok::<_, anyhow::Error>(node.name)
-        })
-    })?;
-    output::note(&format!("removed node {name}"));
-    Ok(())
-}
-
-/// `delete_db --yes`.
-pub fn delete_db(ctx: &Ctx, yes: bool) -> Result<()> {
-    ctx.format(&[Format::Human])?;
-    if !yes {
-        return Err(Failure::Usage(
-            "delete_db deletes every node and every event; add --yes to confirm".into(),
-        )
-        .into());
+        }
+        let ty = self.value_type.or(self.legacy_type);
+        let format = ctx.format(&[Format::Human, Format::Json])?;
+        let field = Field::parse(field).map_err(Failure::NotFound)?;
+        let value = typed_value(raw, ty.unwrap_or(ValueType::String)).map_err(invalid)?;
+        let node = ctx.with_db(|conn| {
+            conn.transaction(|conn| {
+                let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
+                let mut spec = node.spec();
+                field.set(&mut spec, value.clone()).map_err(invalid)?;
+                spec.validate()
+                    .map_err(|e| invalid(format!("node {}: {e}", node.name)))?;
+                if spec.name != node.name && nodes::name_taken(conn, &spec.name)? {
+                    return Err(
+                        Failure::Conflict(format!("node {} already exists", spec.name)).into(),
+                    );
+                }
+                let shown = if field.is_secret() || contains_secret(&value) {
+                    Value::from("(changed)")
+                } else {
+                    value.clone()
+                };
+                let detail = json!({"field": field.canonical(), "value": shown});
+                let updated =
+                    nodes::update_inventory(conn, node.id, &spec, EventAction::SetField, detail)
+                        .map_err(|e| match e {
+                            // Another session took the new name first.
+                            DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                                Failure::Conflict(format!("node {} already exists", spec.name))
+                                    .into()
+                            }
+                            other => anyhow::Error::from(other),
+                        })?;
+                refuse_shared_hardware(conn)?;
+                Ok::<_, anyhow::Error>(updated)
+            })
+        })?;
+        output::node(&node, format)
     }
-    let count = ctx.with_db(|conn| Ok(conn.transaction(store::delete_everything)?))?;
-    output::note(&format!("deleted {count} nodes and all events"));
-    Ok(())
+}
+
+impl RemoveArgs {
+    /// `remove NODE [--force]`.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let (key, force) = (self.node.as_str(), self.force);
+        ctx.format(&[Format::Human])?;
+        let name = ctx.with_db(|conn| {
+            conn.transaction(|conn| {
+                let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
+                if let (Some(owner), false) = (&node.owner, force) {
+                    return Err(Failure::Conflict(format!(
+                        "node {} is allocated to {owner} (hint: --force removes it anyway)",
+                        node.name
+                    ))
+                    .into());
+                }
+                nodes::delete(conn, &node)?;
+                Ok::<_, anyhow::Error>(node.name)
+            })
+        })?;
+        output::note(&format!("removed node {name}"));
+        Ok(())
+    }
+}
+
+impl DeleteDbArgs {
+    /// `delete_db --yes`.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        ctx.format(&[Format::Human])?;
+        if !self.yes {
+            return Err(Failure::Usage(
+                "delete_db deletes every node and every event; add --yes to confirm".into(),
+            )
+            .into());
+        }
+        let count = ctx.with_db(|conn| {
+            Ok(conn.transaction(|conn| {
+                let count = nodes::delete_all(conn)?;
+                events::delete_all(conn)?;
+                diesel::QueryResult::Ok(count)
+            })?)
+        })?;
+        output::note(&format!("deleted {count} nodes and all events"));
+        Ok(())
+    }
 }

@@ -1,9 +1,12 @@
-//! One module per command family. Commands validate input, call `store` (which holds all SQL) inside the
-//! transactions they need, and hand results to `output`; notes for people go to stderr.
+//! One module per command family; each subcommand is an `Args` struct (its clap arguments) with a `run`.
+//! Commands validate input, call `store` (which holds all SQL) and `pool` (the allocation policy) inside
+//! the transactions they need, map outcomes to exit codes, and hand results to `output`; notes for people
+//! go to stderr. `cli` sits above and dispatches.
 
-mod admin;
-mod inventory;
-mod lease;
+pub mod admin;
+pub mod inventory;
+pub mod lease;
+pub mod legacy;
 
 use std::time::Duration;
 
@@ -11,11 +14,10 @@ use anyhow::Result;
 use diesel::PgConnection;
 use diesel::connection::{CacheSize, Connection};
 
-use crate::cli::{Cli, Command, Format};
 use crate::config::{self, Config};
 use crate::db;
-use crate::error::Failure;
-use crate::output;
+use crate::error::{Failure, is_transient};
+use crate::output::{self, Format};
 
 /// What every command gets: the settings and a way to reach the database.
 pub struct Ctx {
@@ -25,6 +27,25 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The context for one invocation: the config file (`config`, else the default places), the database
+    /// URL by its precedence, `--retries` over the config's, and `-o`.
+    pub fn new(
+        database_url: Option<&str>,
+        config: Option<&std::path::Path>,
+        retries: Option<u32>,
+        output: Option<Format>,
+    ) -> Result<Ctx> {
+        let mut config = Config::load(config)?;
+        if let Some(retries) = retries {
+            config.retries = retries;
+        }
+        Ok(Ctx {
+            url: config::database_url(database_url, &config),
+            config,
+            output,
+        })
+    }
+
     /// The output format asked for (human by default), if this command offers it.
     pub fn format(&self, offered: &[Format]) -> Result<Format> {
         let format = self.output.unwrap_or(Format::Human);
@@ -78,8 +99,7 @@ impl Ctx {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
-            if attempt >= self.config.retries || (started && !repeatable) || !db::is_transient(&err)
-            {
+            if attempt >= self.config.retries || (started && !repeatable) || !is_transient(&err) {
                 return Err(err);
             }
             attempt += 1;
@@ -106,123 +126,6 @@ fn backoff(attempt: u32) -> Duration {
         .finish();
     let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
     ceiling.mul_f64(fraction)
-}
-
-/// Runs the command the user asked for.
-pub fn run(cli: &Cli) -> Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(retries) = cli.retries {
-        config.retries = retries;
-    }
-    let ctx = Ctx {
-        url: config::database_url(cli.database_url.as_deref(), &config),
-        config,
-        output: cli.output,
-    };
-    match &cli.command {
-        Command::Migrate => admin::migrate(&ctx),
-        Command::Roles { prefix, apply } => admin::roles(&ctx, prefix, *apply),
-        Command::Import { file, update } => inventory::import(&ctx, file, *update),
-        Command::Export => inventory::export(&ctx),
-        Command::Add(args) => inventory::add(&ctx, args),
-        Command::Allocate(args) => lease::allocate(&ctx, args),
-        Command::Release { owner, node } => lease::release(&ctx, owner, node.as_deref()),
-        Command::Renew { owner, lease } => lease::renew(&ctx, owner, lease.as_deref()),
-        Command::Reap { max_age } => lease::reap(&ctx, max_age.as_deref()),
-        Command::Clean { node } => admin::clean(&ctx, node),
-        Command::Maintenance {
-            node,
-            reason,
-            off,
-            force,
-        } => admin::maintenance(
-            &ctx,
-            node,
-            if *off { None } else { reason.as_deref() },
-            *force,
-        ),
-        Command::GetField { owner, field } => lease::get_field(&ctx, owner, field),
-        Command::SetField {
-            node,
-            field,
-            value,
-            legacy_type,
-            value_type,
-        } => {
-            if let (Some(a), Some(b)) = (legacy_type, value_type) {
-                if a != b {
-                    let message = format!("two different types given: {a:?} and --type {b:?}");
-                    return Err(Failure::Usage(message).into());
-                }
-            }
-            inventory::set_field(&ctx, node, field, value, value_type.or(*legacy_type))
-        }
-        Command::Status(args) => admin::status(&ctx, args, args.baremetal),
-        Command::StatusBaremetal(args) => admin::status(&ctx, args, true),
-        Command::History {
-            node,
-            owner,
-            since,
-            limit,
-        } => admin::history(
-            &ctx,
-            node.as_deref(),
-            owner.as_deref(),
-            since.as_deref(),
-            *limit,
-        ),
-        Command::Remove { node, force } => inventory::remove(&ctx, node, *force),
-        Command::DeleteDb { yes } => inventory::delete_db(&ctx, *yes),
-        Command::AddBaremetal {
-            name,
-            ipmi_ip,
-            ipmi_user,
-            ipmi_password,
-            allocation_pool,
-            port_hwaddr,
-            cpu_arch,
-            cpus,
-            ram_mb,
-            disk_gb,
-            node_pool,
-        } => {
-            let fields = [
-                ("ipmi_ip", ipmi_ip),
-                ("ipmi_user", ipmi_user),
-                ("ipmi_password", ipmi_password),
-                ("allocation_pool", allocation_pool),
-                ("port_hwaddr", port_hwaddr),
-                ("cpu_arch", cpu_arch),
-                ("cpus", cpus),
-                ("ram_mb", ram_mb),
-                ("disk_gb", disk_gb),
-            ]
-            .into_iter()
-            .chain(node_pool.as_ref().map(|pool| ("node_pool", pool)))
-            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.clone())));
-            inventory::add_legacy(&ctx, name, fields.collect())
-        }
-        Command::AddKeyvaluePairs {
-            name,
-            ipmi_ip,
-            allocation_pool,
-            pairs,
-        } => inventory::add_keyvalue_pairs(&ctx, name, ipmi_ip, allocation_pool, pairs),
-        Command::AddJsonBlob {
-            name,
-            ipmi_ip,
-            allocation_pool,
-            json,
-            node_pool,
-        } => inventory::add_json_blob(
-            &ctx,
-            name,
-            ipmi_ip,
-            allocation_pool,
-            json,
-            node_pool.as_deref(),
-        ),
-    }
 }
 
 /// Turns a validation message into an exit-1 error.

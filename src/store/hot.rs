@@ -20,11 +20,14 @@ use diesel::{PgConnection, QueryResult, RunQueryDsl};
 ///
 /// diesel walks a query several times per execution (to build the SQL, to collect the binds, to check
 /// that it may be cached), so the text is cut here once per process rather than searched on every walk.
+#[derive(Debug)]
 pub(super) struct Template(Vec<(String, Option<usize>)>);
 
 impl Template {
     /// Cuts `sql` at each `$n`, dropping whole-line `--` comments (so placeholders in them are not bound).
-    fn parse(sql: &str) -> Template {
+    /// Refuses a text whose placeholders are not exactly `$1` to `$parameters` (each used at least once):
+    /// an unknown placeholder is an error at first use, never a silently bound value.
+    fn parse(sql: &str, parameters: usize) -> Result<Template, String> {
         let mut pieces = Vec::new();
         let mut text = String::new();
         for line in sql
@@ -43,7 +46,12 @@ impl Template {
                     continue;
                 }
                 text.pop(); // the `$` itself: diesel writes its own placeholder
-                let number = rest[dollar + 1..dollar + 1 + digits].parse().unwrap_or(0);
+                let number: usize = rest[dollar + 1..dollar + 1 + digits].parse().unwrap_or(0);
+                if !(1..=parameters).contains(&number) {
+                    return Err(format!(
+                        "placeholder ${number} has no parameter (the statement takes {parameters})"
+                    ));
+                }
                 pieces.push((std::mem::take(&mut text), Some(number)));
                 rest = &rest[dollar + 1 + digits..];
             }
@@ -51,19 +59,20 @@ impl Template {
             text.push('\n');
         }
         pieces.push((text, None));
-        Template(pieces)
+        if let Some(unused) = (1..=parameters).find(|n| !pieces.iter().any(|p| p.1 == Some(*n))) {
+            return Err(format!("parameter ${unused} is never used"));
+        }
+        Ok(Template(pieces))
     }
 }
 
-/// A hot-path statement: its SQL and how each `$n` is bound.
+/// A hot-path statement: its SQL and how each `$n` is bound. Implemented only by [`hot_statement!`].
 pub(super) trait Binds {
     /// Identifies the statement in diesel's per-connection cache.
     type Id: 'static;
-    /// The statement text (a file in `sql/`).
-    const SQL: &'static str;
-    /// [`Self::SQL`] cut at its placeholders, once per process.
-    fn template() -> &'static Template;
-    /// Binds the value of placeholder `$n`.
+    /// [`hot_statement!`]'s SQL cut at its placeholders, once per process (or why it could not be).
+    fn template() -> &'static Result<Template, String>;
+    /// Binds the value of placeholder `$n`; a number the statement does not declare is an error.
     fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
 }
 
@@ -81,7 +90,10 @@ impl<B: Binds> Query for Statement<B> {
 
 impl<B: Binds> QueryFragment<Pg> for Statement<B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        for (sql, placeholder) in &B::template().0 {
+        let template = B::template()
+            .as_ref()
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.clone().into()))?;
+        for (sql, placeholder) in &template.0 {
             out.push_sql(sql);
             if let Some(n) = placeholder {
                 self.0.bind(*n, &mut out)?;
@@ -93,95 +105,71 @@ impl<B: Binds> QueryFragment<Pg> for Statement<B> {
 
 impl<B: Binds> RunQueryDsl<PgConnection> for Statement<B> {}
 
-/// `sql/allocate.sql`.
-pub(super) struct Allocate<'a> {
-    pub(super) owner: &'a str,
-    pub(super) pool: &'a str,
-    pub(super) count: i64,
-    pub(super) lease_secs: f64,
-}
-
-impl Binds for Allocate<'_> {
-    type Id = Allocate<'static>;
-    const SQL: &'static str = include_str!("sql/allocate.sql");
-    fn template() -> &'static Template {
-        static TEMPLATE: OnceLock<Template> = OnceLock::new();
-        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
-    }
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Text, str>(self.owner),
-            2 => out.push_bind_param::<Text, str>(self.pool),
-            3 => out.push_bind_param::<BigInt, i64>(&self.count),
-            _ => out.push_bind_param::<Double, f64>(&self.lease_secs),
+/// Declares a hot statement: a struct with one field per parameter, its `sql/` file, and which field
+/// each `$n` binds with which SQL type. The one mechanism for every hot statement.
+macro_rules! hot_statement {
+    ($(#[$meta:meta])* $name:ident, $file:literal,
+     { $($n:literal => $field:ident: $rust:ty as $sql:ty),+ $(,)? }) => {
+        $(#[$meta])*
+        pub(super) struct $name<'a> {
+            $(pub(super) $field: $rust,)+
         }
-    }
-}
 
-/// `sql/release.sql`.
-pub(super) struct Release<'a> {
-    pub(super) owner: &'a str,
-    pub(super) node_id: Option<i64>,
-    pub(super) state: &'a str,
-}
-
-impl Binds for Release<'_> {
-    type Id = Release<'static>;
-    const SQL: &'static str = include_str!("sql/release.sql");
-    fn template() -> &'static Template {
-        static TEMPLATE: OnceLock<Template> = OnceLock::new();
-        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
-    }
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Text, str>(self.owner),
-            2 => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(&self.node_id),
-            _ => out.push_bind_param::<Text, str>(self.state),
+        impl Binds for $name<'_> {
+            type Id = $name<'static>;
+            fn template() -> &'static Result<Template, String> {
+                static TEMPLATE: OnceLock<Result<Template, String>> = OnceLock::new();
+                TEMPLATE.get_or_init(|| {
+                    Template::parse(include_str!($file), [$($n),+].len())
+                        .map_err(|e| format!("{}: {e}", $file))
+                })
+            }
+            fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                match n {
+                    $($n => out.push_bind_param::<$sql, _>(&self.$field),)+
+                    other => Err(diesel::result::Error::QueryBuilderError(
+                        format!("{}: no parameter ${other}", $file).into(),
+                    )),
+                }
+            }
         }
-    }
+    };
 }
 
-/// `sql/renew.sql`.
-pub(super) struct Renew<'a> {
-    pub(super) owner: &'a str,
-    pub(super) lease_secs: f64,
-}
+hot_statement!(
+    /// `sql/allocate.sql`.
+    Allocate, "sql/allocate.sql", {
+        1 => owner: &'a str as Text,
+        2 => pool: &'a str as Text,
+        3 => count: i64 as BigInt,
+        4 => lease_secs: f64 as Double,
+    }
+);
 
-impl Binds for Renew<'_> {
-    type Id = Renew<'static>;
-    const SQL: &'static str = include_str!("sql/renew.sql");
-    fn template() -> &'static Template {
-        static TEMPLATE: OnceLock<Template> = OnceLock::new();
-        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+hot_statement!(
+    /// `sql/release.sql`.
+    Release, "sql/release.sql", {
+        1 => owner: &'a str as Text,
+        2 => node_id: Option<i64> as Nullable<BigInt>,
+        3 => state: &'a str as Text,
     }
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Text, str>(self.owner),
-            _ => out.push_bind_param::<Double, f64>(&self.lease_secs),
-        }
-    }
-}
+);
 
-/// `sql/reap.sql`.
-pub(super) struct Reap<'a> {
-    pub(super) max_age_secs: Option<f64>,
-    pub(super) state: &'a str,
-}
+hot_statement!(
+    /// `sql/renew.sql`.
+    Renew, "sql/renew.sql", {
+        1 => owner: &'a str as Text,
+        2 => lease_secs: f64 as Double,
+    }
+);
 
-impl Binds for Reap<'_> {
-    type Id = Reap<'static>;
-    const SQL: &'static str = include_str!("sql/reap.sql");
-    fn template() -> &'static Template {
-        static TEMPLATE: OnceLock<Template> = OnceLock::new();
-        TEMPLATE.get_or_init(|| Template::parse(Self::SQL))
+hot_statement!(
+    /// `sql/reap.sql`.
+    Reap, "sql/reap.sql", {
+        1 => max_age_secs: Option<f64> as Nullable<Double>,
+        2 => state: &'a str as Text,
     }
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Nullable<Double>, Option<f64>>(&self.max_age_secs),
-            _ => out.push_bind_param::<Text, str>(self.state),
-        }
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
@@ -194,17 +182,30 @@ mod tests {
     #[test]
     fn a_template_is_cut_at_its_placeholders_without_comment_lines() {
         let template = Template::parse(
-            "-- $9 in a comment\nSELECT $1, '$' || $12\n  -- $3\nFROM t WHERE a = $1",
-        );
+            "-- $9 in a comment\nSELECT $1, '$' || $2\n  -- $3\nFROM t WHERE a = $1",
+            2,
+        )
+        .unwrap();
         assert_eq!(
             template.0,
             [
                 piece("SELECT ", Some(1)),
-                piece(", '$' || ", Some(12)),
+                piece(", '$' || ", Some(2)),
                 piece("\nFROM t WHERE a = ", Some(1)),
                 piece("\n", None),
             ]
         );
+    }
+
+    #[test]
+    fn a_placeholder_without_a_parameter_or_a_parameter_never_used_is_refused() {
+        let err = Template::parse("SELECT $1, $3", 2).unwrap_err();
+        assert!(err.contains("$3 has no parameter"), "{err}");
+        let err = Template::parse("SELECT $1", 2).unwrap_err();
+        assert!(err.contains("$2 is never used"), "{err}");
+        assert!(Template::parse("SELECT $0", 1).is_err());
+        let err = Template::parse("SELECT $1, $10", 1).unwrap_err();
+        assert!(err.contains("$10 has no parameter"), "{err}");
     }
 
     /// The placeholder numbers in `sql` (`$10` is ten, not one), in order.
@@ -230,7 +231,8 @@ mod tests {
             .next()
             .unwrap_or_default()
             .to_owned();
-        (sql, B::template().0.len() - 1)
+        let template = B::template().as_ref().unwrap();
+        (sql, template.0.len() - 1)
     }
 
     #[test]

@@ -7,11 +7,7 @@ use diesel::sql_types::Text;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::support::{TestDb, count};
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use crate::support::{TestDb, count, json};
 
 fn yaml(text: &str) -> serde_yaml::Value {
     serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}): {text}"))
@@ -971,8 +967,8 @@ fn history_filters_and_json_shape() {
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[1].contains(",a1,job-2,allocate,"), "{csv}");
 
-    db.fails(&["history", "--limit", "0"], 1);
-    db.fails(&["history", "--since", "yesterday-ish"], 1);
+    db.fails(&["history", "--limit", "0"], 2);
+    db.fails(&["history", "--since", "yesterday-ish"], 2);
 }
 
 #[test]

@@ -2,11 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{TestDb, count};
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use crate::support::{TestDb, count, json};
 
 fn names(nodes: &Value) -> Vec<String> {
     nodes
@@ -160,7 +156,7 @@ fn renew_moves_the_lease_and_needs_an_owner() {
         2
     );
     db.fails(&["renew", "nobody"], 4);
-    db.fails(&["renew", "job-1", "--lease", "soon"], 1);
+    db.fails(&["renew", "job-1", "--lease", "soon"], 2);
 }
 
 #[test]

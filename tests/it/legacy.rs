@@ -2,11 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestDb, count};
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use crate::support::{TestDb, count, json};
 
 /// Every node, secrets shown.
 fn all_nodes(db: &TestDb) -> Value {

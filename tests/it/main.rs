@@ -11,9 +11,11 @@ mod concurrency;
 mod database;
 
 mod devstack;
+mod exit_codes;
 mod faults;
 
 mod inventory;
+mod layers;
 
 mod lease;
 
@@ -21,6 +23,7 @@ mod legacy;
 mod model;
 mod plan;
 mod roles;
+mod store;
 
 mod support;
 mod tls;

@@ -1,4 +1,4 @@
-//! Test support: a fresh PostgreSQL database per test, cloned from a template migrated once, and a
+//! The test database: a fresh PostgreSQL database per test, cloned from a template migrated once, and a
 //! `molteniron` command pointed at it.
 //!
 //! The server is the one `DATABASE_URL` (or libpq's PG* variables) names; `scripts/test` starts a private
@@ -8,15 +8,15 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use assert_cmd::Command;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+
+use super::process::{assert_clean, molteniron_std};
 
 const TEST_PREFIX: &str = "molteniron_test_";
 /// Serialises template creation and sweeping across concurrent test processes.
@@ -298,26 +298,6 @@ impl Drop for TestDb {
     }
 }
 
-/// `molteniron` with no database and no config from the environment.
-pub fn molteniron_cmd() -> Command {
-    Command::from_std(molteniron_std())
-}
-
-/// [`molteniron_cmd`] as a plain `std::process::Command`.
-pub fn molteniron_std() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_molteniron"));
-    for var in [
-        "DATABASE_URL",
-        "MOLTENIRON_DATABASE_URL",
-        "MOLTENIRON_CONFIG",
-        "RUST_BACKTRACE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("MOLTENIRON_CONFIG", "/dev/null");
-    cmd
-}
-
 /// Migrates the database at `url` and imports `yaml` into it, asserting both succeed.
 pub fn migrate_and_import(url: &str, yaml: &str) {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -337,13 +317,6 @@ pub fn migrate_and_import(url: &str, yaml: &str) {
     }
 }
 
-/// Asserts that output shows no panic or backtrace.
-pub fn assert_clean(text: &str) {
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(!text.contains(bad), "output contains {bad:?}: {text}");
-    }
-}
-
 /// Counts rows of a query returning one bigint `n`.
 pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(QueryableByName)]
@@ -352,194 +325,4 @@ pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
         n: i64,
     }
     diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
-}
-
-/// A PostgreSQL server of one test's own (for TLS, or to stop and restart it), listening on 127.0.0.1 and a
-/// socket in its directory; stopped and deleted on drop.
-pub struct PrivateServer {
-    bindir: PathBuf,
-    dir: tempfile::TempDir,
-    pub port: u16,
-}
-
-fn is_root() -> bool {
-    StdCommand::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-/// Runs a server program as the cluster's owner: ourselves, or `postgres` when we are root (initdb
-/// refuses to run as root).
-fn as_owner(program: &Path) -> StdCommand {
-    if is_root() {
-        let mut cmd = StdCommand::new("runuser");
-        cmd.args(["-u", "postgres", "--"]).arg(program);
-        cmd
-    } else {
-        StdCommand::new(program)
-    }
-}
-
-fn run(mut cmd: StdCommand) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl PrivateServer {
-    /// initdb (with trust authentication); with `tls`, also a self-signed certificate for CN=localhost and
-    /// a pg_hba.conf that accepts TCP connections over TLS only. Not started yet.
-    pub fn init(tls: bool) -> PrivateServer {
-        let bindir = std::fs::read_dir("/usr/lib/postgresql")
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .max()
-            .expect("PostgreSQL server binaries (scripts/test installs them)");
-        let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            run({
-                let mut c = StdCommand::new("chown");
-                c.arg("postgres").arg(dir.path());
-                c
-            });
-        }
-        let data = dir.path().join("data");
-        run({
-            let mut c = as_owner(&bindir.join("initdb"));
-            c.arg("-D")
-                .arg(&data)
-                .args(["-U", "molteniron", "-A", "trust", "--no-sync"]);
-            c
-        });
-        let mut conf = String::from("fsync = off\nlisten_addresses = '127.0.0.1'\n");
-        if tls {
-            run({
-                let mut c = as_owner(Path::new("openssl"));
-                c.args([
-                    "req",
-                    "-new",
-                    "-x509",
-                    "-days",
-                    "2",
-                    "-nodes",
-                    "-subj",
-                    "/CN=localhost",
-                    "-keyout",
-                ])
-                .arg(data.join("server.key"))
-                .arg("-out")
-                .arg(data.join("server.crt"));
-                c
-            });
-            let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n";
-            run({
-                let mut c = as_owner(Path::new("sh"));
-                c.arg("-c").arg(format!(
-                    "chmod 600 '{key}' && printf '%s' '{hba}' > '{conf}'",
-                    key = data.join("server.key").display(),
-                    conf = data.join("pg_hba.conf").display()
-                ));
-                c
-            });
-            conf.push_str("ssl = on\n");
-        }
-        // A free port: bind to port 0 and let go (the server takes it a moment later).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        conf.push_str(&format!(
-            "port = {port}\nunix_socket_directories = '{}'\n",
-            dir.path().display()
-        ));
-        run({
-            let mut c = as_owner(Path::new("sh"));
-            c.arg("-c").arg(format!(
-                "printf '%s' \"{conf}\" >> '{}'",
-                data.join("postgresql.conf").display()
-            ));
-            c
-        });
-        PrivateServer { bindir, dir, port }
-    }
-
-    fn pg_ctl(&self, args: &[&str]) -> StdCommand {
-        let mut c = as_owner(&self.bindir.join("pg_ctl"));
-        c.arg("-D")
-            .arg(self.dir.path().join("data"))
-            .arg("-l")
-            .arg(self.dir.path().join("log"))
-            .args(args);
-        c
-    }
-
-    /// Starts the server and waits until it accepts connections.
-    pub fn start(&self) {
-        run(self.pg_ctl(&["-w", "-s", "start"]));
-    }
-
-    /// Stops the server (`fast` or `immediate`) and waits until it is down.
-    pub fn stop(&self, mode: &str) {
-        run(self.pg_ctl(&["-w", "-s", "-m", mode, "stop"]));
-    }
-
-    /// A URL for database `postgres` over TCP to `host` (127.0.0.1 or localhost) with `params`.
-    pub fn url(&self, host: &str, params: &str) -> String {
-        format!(
-            "postgres://molteniron@{host}:{}/postgres?{params}",
-            self.port
-        )
-    }
-
-    /// A keyword connection string over the server's Unix socket (always trusted), for set-up.
-    pub fn socket_url(&self, dbname: &str) -> String {
-        format!(
-            "host={} port={} user=molteniron dbname={dbname}",
-            self.dir.path().display(),
-            self.port
-        )
-    }
-
-    /// From now on TCP logins need `password` (SCRAM); the Unix socket stays trusted for set-up.
-    pub fn require_password(&self, password: &str) {
-        let mut conn = PgConnection::establish(&self.socket_url("postgres")).unwrap();
-        diesel::sql_query(format!("ALTER ROLE molteniron PASSWORD '{password}'"))
-            .execute(&mut conn)
-            .unwrap();
-        let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-        run({
-            let mut c = as_owner(Path::new("sh"));
-            c.arg("-c").arg(format!(
-                "printf '%s' '{hba}' > '{}'",
-                self.dir.path().join("data/pg_hba.conf").display()
-            ));
-            c
-        });
-        run(self.pg_ctl(&["-s", "reload"]));
-    }
-
-    /// The server's self-signed certificate (a root certificate for verify-full).
-    pub fn certificate(&self) -> String {
-        self.dir
-            .path()
-            .join("data/server.crt")
-            .display()
-            .to_string()
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let mut c = as_owner(&self.bindir.join("pg_ctl"));
-        c.arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "-s", "stop"]);
-        let _ = c.output();
-    }
 }

@@ -1,0 +1,154 @@
+//! The domain's words as types, just above `error`: node states, event actions and the small value
+//! helpers every layer shares. Everything here is plain data; nothing reads the database or prints.
+//!
+//! In the database these are TEXT columns with a CHECK listing every value (a test holds [`NodeState::ALL`]
+//! and [`EventAction::ALL`] to those lists). The state machine is drawn in docs/design.md.
+
+use std::fmt;
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+use serde_json::Value;
+
+/// Declares a TEXT-backed enum: `as_str`, `ALL`, `Display`, parsing and diesel's text mapping.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+        #[diesel(sql_type = Text)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order the migration's CHECK lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database and shown to people.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value whose text is `text`.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl ToSql<Text, Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                out.write_all(self.as_str().as_bytes())?;
+                Ok(serialize::IsNull::No)
+            }
+        }
+
+        impl FromSql<Text, Pg> for $name {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                let text = std::str::from_utf8(bytes.as_bytes())?;
+                $name::parse(text).ok_or_else(|| {
+                    format!(concat!("unknown ", stringify!($name), " {:?}"), text).into()
+                })
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a node is in its life. Allocation moves `Ready → Allocated`; release and reap move
+    /// `Allocated → Ready` (or `Dirty`, as the config says); `clean` moves `Dirty → Ready`; `maintenance`
+    /// moves any state to `Maintenance` (releasing an allocated node only with `--force`) and `--off` moves
+    /// it back to `Ready`. The table's CHECKs tie `owner` to `Allocated` and `maintenance_reason` to
+    /// `Maintenance`.
+    NodeState {
+        /// In the pool, free for the next allocate. Entered by add/import, release, reap, clean and
+        /// `maintenance --off`; left by allocate and `maintenance`.
+        Ready = "ready",
+        /// Held by one owner until release, reap or a forced maintenance/remove. Entered only by allocate.
+        Allocated = "allocated",
+        /// Released but needing `molteniron clean` (release_state / reap_state `dirty`). Left by clean or
+        /// maintenance.
+        Dirty = "dirty",
+        /// Out of service with a reason, set by an operator; left only by `maintenance --off`.
+        Maintenance = "maintenance",
+    }
+}
+
+text_enum! {
+    /// What an events row records. Every state change and every inventory edit writes exactly one.
+    EventAction {
+        /// A node was added (add, import, the legacy add forms).
+        Add = "add",
+        /// `import --update` changed a node's inventory.
+        Update = "update",
+        /// A node was checked out (allocate).
+        Allocate = "allocate",
+        /// A node was given back (release, or `maintenance --force` on an allocated node).
+        Release = "release",
+        /// A lease was extended (renew).
+        Renew = "renew",
+        /// An expired (or `--max-age`) allocation was ended by reap.
+        Reap = "reap",
+        /// A dirty node was made ready (clean).
+        Clean = "clean",
+        /// A node was taken out of service (maintenance).
+        MaintenanceOn = "maintenance_on",
+        /// A node was put back into service (`maintenance --off`).
+        MaintenanceOff = "maintenance_off",
+        /// One inventory field was changed (set-field).
+        SetField = "set_field",
+        /// A node was deleted (remove); its events stay.
+        Remove = "remove",
+    }
+}
+
+/// Renders a value for plain-text output: strings without quotes, null as empty, the rest as JSON.
+pub fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A time for tables and env lines: RFC 3339 in UTC to the second (`2026-11-21T10:41:59Z`).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_round_trips_through_its_text() {
+        for state in NodeState::ALL {
+            assert_eq!(NodeState::parse(state.as_str()), Some(*state));
+        }
+        for action in EventAction::ALL {
+            assert_eq!(EventAction::parse(action.as_str()), Some(*action));
+        }
+        assert_eq!(NodeState::parse("Ready"), None);
+    }
+}

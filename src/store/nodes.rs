@@ -1,0 +1,363 @@
+//! The `nodes` table: the inventory and each node's state. The hot path (allocate, release, renew, reap)
+//! is one statement each in `sql/*.sql`, run through `hot`: it locks, changes the rows and writes their
+//! events rows together, so it needs no explicit transaction and a process killed at any point leaves all
+//! of the change or none of it. The rest is diesel DSL, run by callers inside a transaction when it takes
+//! more than one statement.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamptz};
+use serde_json::{Map, Value};
+
+use super::events;
+use super::hot::{Allocate, Reap, Release, Renew, Statement};
+use crate::domain::{EventAction, NodeState};
+use crate::inventory::{Bmc, NodeSpec, bmc};
+use crate::schema::nodes;
+
+/// One row of `nodes`.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = nodes, check_for_backend(diesel::pg::Pg))]
+pub struct Node {
+    pub id: i64,
+    pub name: String,
+    pub pool: String,
+    pub driver: String,
+    pub driver_info: Value,
+    pub properties: Value,
+    pub ports: Value,
+    pub allocation_pool: Vec<String>,
+    pub ironic_fields: Value,
+    pub state: NodeState,
+    pub owner: Option<String>,
+    pub allocated_at: Option<DateTime<Utc>>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub maintenance_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Node {
+    /// The node's BMC address and credentials, whatever its driver calls them.
+    pub fn bmc(&self) -> Bmc {
+        bmc(
+            &self.driver,
+            self.driver_info.as_object().unwrap_or(&Map::new()),
+        )
+    }
+
+    /// The state as people read it: `maintenance (reason)` for a node out of service.
+    pub fn state_label(&self) -> String {
+        match &self.maintenance_reason {
+            Some(reason) => format!("{} ({reason})", self.state),
+            None => self.state.to_string(),
+        }
+    }
+
+    /// The node's inventory, as nodes.yaml holds it.
+    pub fn spec(&self) -> NodeSpec {
+        let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
+        NodeSpec {
+            name: self.name.clone(),
+            pool: self.pool.clone(),
+            driver: self.driver.clone(),
+            driver_info: object(&self.driver_info),
+            properties: object(&self.properties),
+            ports: self
+                .ports
+                .as_array()
+                .map(|ports| ports.iter().map(object).collect())
+                .unwrap_or_default(),
+            allocation_pool: self.allocation_pool.clone(),
+            ironic: object(&self.ironic_fields),
+        }
+    }
+}
+
+/// The inventory columns of a node, for insert and update.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = nodes)]
+struct InventoryColumns {
+    name: String,
+    pool: String,
+    driver: String,
+    driver_info: Value,
+    properties: Value,
+    ports: Value,
+    allocation_pool: Vec<String>,
+    ironic_fields: Value,
+}
+
+impl From<&NodeSpec> for InventoryColumns {
+    fn from(spec: &NodeSpec) -> Self {
+        InventoryColumns {
+            name: spec.name.clone(),
+            pool: spec.pool.clone(),
+            driver: spec.driver.clone(),
+            driver_info: Value::Object(spec.driver_info.clone()),
+            properties: Value::Object(spec.properties.clone()),
+            ports: Value::Array(spec.ports.iter().cloned().map(Value::Object).collect()),
+            allocation_pool: spec.allocation_pool.clone(),
+            ironic_fields: Value::Object(spec.ironic.clone()),
+        }
+    }
+}
+
+/// A node given back by `release`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Released {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub pool: String,
+    #[diesel(sql_type = Text)]
+    pub state: NodeState,
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+}
+
+/// A node taken back by `reap`, with the allocation it ended.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Reaped {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub pool: String,
+    #[diesel(sql_type = Text)]
+    pub state: NodeState,
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub allocated_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct Conflict {
+    #[diesel(sql_type = Text)]
+    conflict: String,
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    found: i64,
+}
+
+/// Allocates `count` ready nodes of `pool` to `owner` for `lease_secs`, all or nothing, in one statement
+/// (see `sql/allocate.sql`). Returns the nodes, or nothing when fewer than `count` could be locked or the
+/// owner already holds nodes. Never waits for another allocator's rows and never shares a node.
+pub fn allocate(
+    conn: &mut PgConnection,
+    owner: &str,
+    pool: &str,
+    count: i64,
+    lease_secs: f64,
+) -> QueryResult<Vec<Node>> {
+    Statement(Allocate {
+        owner,
+        pool,
+        count,
+        lease_secs,
+    })
+    .load(conn)
+}
+
+/// How many of the `count` lowest-id ready nodes of `pool` could be locked right now (for the
+/// "Not enough available nodes" message).
+pub fn count_lockable(conn: &mut PgConnection, pool: &str, count: i64) -> QueryResult<i64> {
+    let row: Found = diesel::sql_query(include_str!("sql/count_lockable.sql"))
+        .bind::<Text, _>(pool)
+        .bind::<BigInt, _>(count)
+        .get_result(conn)?;
+    Ok(row.found)
+}
+
+/// Describes the first piece of hardware (MAC, IPMI address, Redfish system, allocation-pool IP) that two
+/// nodes claim, or `None` when every node's hardware is its own. Run after an inventory change, in its
+/// transaction, to refuse the change.
+pub fn shared_hardware(conn: &mut PgConnection) -> QueryResult<Option<String>> {
+    let found: Option<Conflict> = diesel::sql_query(include_str!("sql/shared_hardware.sql"))
+        .get_result(conn)
+        .optional()?;
+    Ok(found.map(|c| c.conflict))
+}
+
+/// Whether a node is called `name` (names only, never ids).
+pub fn name_taken(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        nodes::table.filter(nodes::name.eq(name)),
+    ))
+    .get_result(conn)
+}
+
+/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each.
+pub fn release(
+    conn: &mut PgConnection,
+    owner: &str,
+    node_id: Option<i64>,
+    state: NodeState,
+) -> QueryResult<Vec<Released>> {
+    Statement(Release {
+        owner,
+        node_id,
+        state: state.as_str(),
+    })
+    .load(conn)
+}
+
+/// Moves the lease of every node `owner` holds to now + `lease_secs`, writing one event each.
+pub fn renew(conn: &mut PgConnection, owner: &str, lease_secs: f64) -> QueryResult<Vec<Node>> {
+    Statement(Renew { owner, lease_secs }).load(conn)
+}
+
+/// Releases into `state` every expired allocation (and, with `max_age_secs`, every older one), skipping
+/// rows another transaction holds; one event each.
+pub fn reap(
+    conn: &mut PgConnection,
+    max_age_secs: Option<f64>,
+    state: NodeState,
+) -> QueryResult<Vec<Reaped>> {
+    Statement(Reap {
+        max_age_secs,
+        state: state.as_str(),
+    })
+    .load(conn)
+}
+
+/// The nodes `owner` holds, lowest id first.
+pub fn held_by(conn: &mut PgConnection, owner: &str) -> QueryResult<Vec<Node>> {
+    nodes::table
+        .filter(nodes::owner.eq(owner))
+        .order(nodes::id)
+        .select(Node::as_select())
+        .load(conn)
+}
+
+/// The node named `key`, else the node whose id is `key`. With `lock`, the row is locked FOR UPDATE until
+/// the transaction ends.
+pub fn find(conn: &mut PgConnection, key: &str, lock: bool) -> QueryResult<Option<Node>> {
+    let by_name = nodes::table
+        .filter(nodes::name.eq(key))
+        .select(Node::as_select());
+    let found = if lock {
+        by_name.for_update().first(conn)
+    } else {
+        by_name.first(conn)
+    }
+    .optional()?;
+    match (found, key.parse::<i64>()) {
+        (Some(node), _) => Ok(Some(node)),
+        (None, Ok(id)) => {
+            let by_id = nodes::table.find(id).select(Node::as_select());
+            if lock {
+                by_id.for_update().first(conn)
+            } else {
+                by_id.first(conn)
+            }
+            .optional()
+        }
+        (None, Err(_)) => Ok(None),
+    }
+}
+
+/// Every node, optionally of one pool and/or one owner, lowest id first.
+pub fn list(
+    conn: &mut PgConnection,
+    pool: Option<&str>,
+    owner: Option<&str>,
+) -> QueryResult<Vec<Node>> {
+    let mut query = nodes::table
+        .select(Node::as_select())
+        .order(nodes::id)
+        .into_boxed();
+    if let Some(pool) = pool {
+        query = query.filter(nodes::pool.eq(pool.to_owned()));
+    }
+    if let Some(owner) = owner {
+        query = query.filter(nodes::owner.eq(owner.to_owned()));
+    }
+    query.load(conn)
+}
+
+/// Inserts a ready node and its `add` event; returns `None` (and writes nothing) if the name exists.
+pub fn insert(conn: &mut PgConnection, spec: &NodeSpec) -> QueryResult<Option<Node>> {
+    let inserted = diesel::insert_into(nodes::table)
+        .values(InventoryColumns::from(spec))
+        .on_conflict(nodes::name)
+        .do_nothing()
+        .returning(Node::as_returning())
+        .get_result(conn)
+        .optional()?;
+    if let Some(node) = &inserted {
+        let detail = serde_json::json!({"pool": node.pool, "driver": node.driver});
+        events::record(conn, node, None, EventAction::Add, detail)?;
+    }
+    Ok(inserted)
+}
+
+/// Replaces the inventory columns of node `id` (never its state or owner) and writes an event with
+/// `action` and `detail`.
+pub fn update_inventory(
+    conn: &mut PgConnection,
+    id: i64,
+    spec: &NodeSpec,
+    action: EventAction,
+    detail: Value,
+) -> QueryResult<Node> {
+    let node = diesel::update(nodes::table.find(id))
+        .set((
+            InventoryColumns::from(spec),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Node::as_returning())
+        .get_result(conn)?;
+    events::record(conn, &node, None, action, detail)?;
+    Ok(node)
+}
+
+/// Moves node `id` to `state` (setting the maintenance reason when given) and writes an event with
+/// `action` and `detail`. For nodes that are not allocated: callers release an allocated node first, and
+/// the table's CHECK constraints refuse an owner outside `allocated` if one does not.
+pub fn set_state(
+    conn: &mut PgConnection,
+    id: i64,
+    state: NodeState,
+    maintenance_reason: Option<&str>,
+    action: EventAction,
+    detail: Value,
+) -> QueryResult<Node> {
+    let node = diesel::update(nodes::table.find(id))
+        .set((
+            nodes::state.eq(state),
+            nodes::maintenance_reason.eq(maintenance_reason),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Node::as_returning())
+        .get_result(conn)?;
+    events::record(conn, &node, None, action, detail)?;
+    Ok(node)
+}
+
+/// Deletes node `id` and writes its `remove` event (events outlive their node).
+pub fn delete(conn: &mut PgConnection, node: &Node) -> QueryResult<()> {
+    diesel::delete(nodes::table.find(node.id)).execute(conn)?;
+    let detail = serde_json::json!({"state": node.state.as_str()});
+    events::record(
+        conn,
+        node,
+        node.owner.as_deref(),
+        EventAction::Remove,
+        detail,
+    )
+}
+
+/// Deletes every node (their events stay until [`events::delete_all`]); returns how many there were.
+pub fn delete_all(conn: &mut PgConnection) -> QueryResult<usize> {
+    diesel::delete(nodes::table).execute(conn)
+}

@@ -1,0 +1,182 @@
+//! The store in-process, statement by statement, next to the binary-driven tests: each query does what
+//! its doc says on a real database. Also holds the Rust vocabulary (`NodeState`, `EventAction`) to the
+//! database's CHECK lists.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use molteniron::domain::{EventAction, NodeState};
+use molteniron::inventory::NodeSpec;
+use molteniron::store::events::{self, EventFilter};
+use molteniron::store::nodes;
+use serde_json::json;
+
+use crate::support::TestDb;
+
+/// The quoted values of the CHECK constraint on `table` that mentions `column = ANY`.
+fn check_values(conn: &mut PgConnection, table: &str, column: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Def {
+        #[diesel(sql_type = Text)]
+        def: String,
+    }
+    let defs: Vec<Def> = diesel::sql_query(
+        "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint \
+         WHERE conrelid = $1::regclass AND contype = 'c'",
+    )
+    .bind::<Text, _>(table)
+    .load(conn)
+    .unwrap();
+    let def = defs
+        .into_iter()
+        .map(|d| d.def)
+        .find(|d| d.contains(&format!("({column} = ANY")))
+        .unwrap_or_else(|| panic!("no CHECK on {table}.{column}"));
+    def.split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_vocabulary_is_the_databases_check_lists() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let states: Vec<&str> = NodeState::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(check_values(&mut conn, "nodes", "state"), states);
+    let actions: Vec<&str> = EventAction::ALL.iter().map(|a| a.as_str()).collect();
+    assert_eq!(check_values(&mut conn, "events", "action"), actions);
+}
+
+fn spec(name: &str, pool: &str, mac: &str) -> NodeSpec {
+    let mut spec = NodeSpec::new(name);
+    spec.pool = pool.to_owned();
+    spec.driver = "fake".to_owned();
+    spec.ports = vec![serde_json::Map::from_iter([(
+        "address".to_owned(),
+        json!(mac),
+    )])];
+    spec
+}
+
+#[test]
+fn insert_find_list_update_set_state_and_delete() {
+    let db = TestDb::new();
+    let conn = &mut db.conn();
+    let a = nodes::insert(conn, &spec("a", "p", "52:54:00:00:00:01"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        nodes::insert(conn, &spec("a", "p", "52:54:00:00:00:09"))
+            .unwrap()
+            .is_none()
+    );
+    let b = nodes::insert(conn, &spec("b", "q", "52:54:00:00:00:02"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.state, NodeState::Ready);
+    assert_eq!(nodes::find(conn, "a", false).unwrap().unwrap().id, a.id);
+    assert_eq!(
+        nodes::find(conn, &b.id.to_string(), true)
+            .unwrap()
+            .unwrap()
+            .name,
+        "b"
+    );
+    assert!(nodes::find(conn, "zzz", false).unwrap().is_none());
+    assert_eq!(nodes::list(conn, Some("q"), None).unwrap().len(), 1);
+    assert!(nodes::name_taken(conn, "b").unwrap());
+    assert!(nodes::shared_hardware(conn).unwrap().is_none());
+
+    let mut changed = b.spec();
+    changed.ports = a.spec().ports;
+    nodes::update_inventory(conn, b.id, &changed, EventAction::Update, json!({})).unwrap();
+    let conflict = nodes::shared_hardware(conn)
+        .unwrap()
+        .expect("two nodes claim one MAC");
+    assert!(conflict.contains("52:54:00:00:00:01"), "{conflict}");
+
+    let out = nodes::set_state(
+        conn,
+        a.id,
+        NodeState::Maintenance,
+        Some("fan"),
+        EventAction::MaintenanceOn,
+        json!({"reason": "fan"}),
+    )
+    .unwrap();
+    assert_eq!(out.state_label(), "maintenance (fan)");
+    nodes::delete(conn, &out).unwrap();
+    assert!(nodes::find(conn, "a", false).unwrap().is_none());
+
+    let filter = EventFilter {
+        node_name: Some("a".to_owned()),
+        limit: 10,
+        ..Default::default()
+    };
+    let actions: Vec<EventAction> = events::list(conn, &filter)
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            EventAction::Add,
+            EventAction::MaintenanceOn,
+            EventAction::Remove
+        ]
+    );
+    assert_eq!(nodes::delete_all(conn).unwrap(), 1);
+    assert!(events::delete_all(conn).unwrap() >= 4);
+}
+
+#[test]
+fn allocate_held_by_count_renew_release_and_reap() {
+    let db = TestDb::new();
+    let conn = &mut db.conn();
+    for i in 0..3 {
+        nodes::insert(
+            conn,
+            &spec(&format!("n{i}"), "p", &format!("52:54:00:00:01:0{i}")),
+        )
+        .unwrap();
+    }
+    assert!(
+        nodes::allocate(conn, "job", "p", 4, 60.0)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(nodes::count_lockable(conn, "p", 4).unwrap(), 3);
+    let got = nodes::allocate(conn, "job", "p", 2, 60.0).unwrap();
+    assert_eq!(
+        got.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        ["n0", "n1"]
+    );
+    assert!(got.iter().all(|n| n.state == NodeState::Allocated));
+    assert!(
+        nodes::allocate(conn, "job", "p", 1, 60.0)
+            .unwrap()
+            .is_empty(),
+        "an owner that holds nodes gets none"
+    );
+    assert_eq!(nodes::held_by(conn, "job").unwrap().len(), 2);
+    assert_eq!(nodes::renew(conn, "job", 0.001).unwrap().len(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let reaped = nodes::reap(conn, None, NodeState::Dirty).unwrap();
+    assert_eq!(reaped.len(), 2);
+    assert!(
+        reaped
+            .iter()
+            .all(|r| r.state == NodeState::Dirty && r.owner == "job")
+    );
+    nodes::allocate(conn, "other", "p", 1, 60.0).unwrap();
+    let released = nodes::release(conn, "other", None, NodeState::Ready).unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].name, "n2");
+    assert!(
+        nodes::release(conn, "other", None, NodeState::Ready)
+            .unwrap()
+            .is_empty()
+    );
+}
