@@ -75,7 +75,10 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
 /// Clap's message for a command line it could not parse, behind our prefix, with any password that the
 /// arguments or the environment hold replaced by `***`.
 pub fn usage_error(clap_text: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
+    // The OS strings, read lossily: an argument that is not UTF-8 is exactly what clap may be reporting.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     format!(
         "molteniron: {}",
         redact(clap_text.trim_start(), args.iter().map(String::as_str))

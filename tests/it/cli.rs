@@ -140,3 +140,46 @@ fn output_formats_a_command_does_not_offer_are_usage_errors() {
         );
     }
 }
+
+/// Every subcommand given an argument that is not UTF-8 (as a positional, and as the value of its first
+/// option that takes one): one `molteniron: error:` line first, exit 2, never a panic. A file path is the
+/// exception: a non-UTF-8 file name is a real file name, so `import` reads it (and fails with exit 1).
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors_not_panics() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"x\xff");
+    let mut runs = 0;
+    let mut cli = Cli::command();
+    cli.build(); // subcommands' arguments are deferred until built
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name().to_owned();
+        let option = sub
+            .get_arguments()
+            .find(|a| a.get_long().is_some() && a.get_action().takes_values())
+            .and_then(|a| a.get_long())
+            .map(|long| format!("--{long}"));
+        let mut argv: Vec<Vec<&OsStr>> = vec![vec![OsStr::new(&name), bad]];
+        if let Some(option) = &option {
+            argv.push(vec![OsStr::new(&name), OsStr::new(option), bad]);
+        }
+        for args in argv {
+            let out = molteniron_cmd()
+                .env("MOLTENIRON_DATABASE_URL", "postgres://nobody@127.0.0.1:1/x")
+                .args(&args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_clean(&stderr);
+            assert!(
+                stderr.starts_with("molteniron: error: "),
+                "{args:?}: {stderr}"
+            );
+            let code = out.status.code();
+            let is_path = name == "import" && args.len() == 2;
+            assert_eq!(code, Some(if is_path { 1 } else { 2 }), "{args:?}: {stderr}");
+            runs += 1;
+        }
+    }
+    assert!(runs > 30, "only {runs} runs");
+}
