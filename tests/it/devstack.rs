@@ -242,3 +242,57 @@ fn a_failed_allocation_removes_devstack_files_it_created() {
         "files created for a failed allocation stay behind"
     );
 }
+
+/// The hardware info format is four space-separated fields: a BMC user or password with whitespace in it
+/// would shift them (DevStack would read the password's first word). Such a request is refused before
+/// anything stays allocated, the message names the node and the field but not the value, no file is left
+/// behind, and without --hardware-info the same node can still be allocated.
+#[test]
+fn a_credential_with_whitespace_is_refused_for_the_hardware_info_file_and_nothing_is_allocated() {
+    let db = TestDb::new();
+    for (name, user, password, n) in [
+        ("spaced-pw", "user", "two words", 1),
+        ("tabbed-user", "us\ter", "password", 2),
+    ] {
+        let (ip, pool_ip, mac) = (
+            format!("10.1.3.{n}"),
+            format!("10.1.3.10{n}"),
+            format!("de:ad:be:ef:00:1{n}"),
+        );
+        db.ok(&[
+            "add_baremetal",
+            name,
+            &ip,
+            user,
+            password,
+            &pool_ip,
+            &mac,
+            "x86_64",
+            "8",
+            "2048",
+            "32",
+            name,
+        ]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hardware_info = dir.path().join("hardware_info");
+    for (pool, field) in [("spaced-pw", "BMC password"), ("tabbed-user", "BMC user")] {
+        let err = db.fails(
+            &[
+                "allocate",
+                "job-1",
+                "1",
+                pool,
+                "--hardware-info",
+                hardware_info.to_str().unwrap(),
+            ],
+            1,
+        );
+        assert!(err.contains(&format!("node {pool}: the {field} contains whitespace")), "{err}");
+        assert!(!err.contains("two words"), "{err}");
+        assert!(!hardware_info.exists(), "a refused allocation leaves no file");
+        assert_eq!(allocated(&db), 0, "nothing stays allocated");
+    }
+    db.ok(&["allocate", "job-1", "1", "spaced-pw"]);
+    assert_eq!(allocated(&db), 1);
+}
