@@ -228,7 +228,9 @@ pub fn status(
 }
 
 /// `allocate`: everything the job needs, credentials included.
-pub fn allocation(owner: &str, nodes: &[Node], format: Format) -> Result<()> {
+/// The human table masks the BMC password (a build log is often published) unless `show_secrets`; JSON
+/// and env lines carry it, since scripts read them into files and variables, not logs.
+pub fn allocation(owner: &str, nodes: &[Node], format: Format, show_secrets: bool) -> Result<()> {
     match format {
         Format::Json => json(&Value::Array(
             nodes.iter().map(|n| node_json(n, true)).collect(),
@@ -286,7 +288,10 @@ pub fn allocation(owner: &str, nodes: &[Node], format: Format) -> Result<()> {
                         node.pool.clone(),
                         get("BMC_ADDRESS"),
                         get("BMC_USERNAME"),
-                        get("BMC_PASSWORD"),
+                        match get("BMC_PASSWORD") {
+                            p if show_secrets || p.is_empty() => p,
+                            _ => MASK.to_owned(),
+                        },
                         get("MACS"),
                         get("CPU_ARCH"),
                         get("CPUS"),

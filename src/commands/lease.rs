@@ -40,6 +40,10 @@ pub struct AllocateArgs {
     /// Append DevStack's IRONIC_HW_* and ALLOCATION_POOL settings to this localrc file.
     #[arg(long, value_name = "FILE")]
     pub localrc: Option<PathBuf>,
+    /// Show BMC passwords in the human table (masked by default: build logs are often published).
+    /// -o json, -o env and the DevStack files always carry them.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 impl AllocateArgs {
@@ -89,7 +93,7 @@ impl AllocateArgs {
             }
         };
         files.write(&nodes)?;
-        output::allocation(&self.owner, &nodes, format)
+        output::allocation(&self.owner, &nodes, format, self.show_secrets)
     }
 }
 

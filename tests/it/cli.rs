@@ -177,7 +177,11 @@ fn arguments_that_are_not_utf8_are_usage_errors_not_panics() {
             );
             let code = out.status.code();
             let is_path = name == "import" && args.len() == 2;
-            assert_eq!(code, Some(if is_path { 1 } else { 2 }), "{args:?}: {stderr}");
+            assert_eq!(
+                code,
+                Some(if is_path { 1 } else { 2 }),
+                "{args:?}: {stderr}"
+            );
             runs += 1;
         }
     }

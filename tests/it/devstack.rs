@@ -288,9 +288,15 @@ fn a_credential_with_whitespace_is_refused_for_the_hardware_info_file_and_nothin
             ],
             1,
         );
-        assert!(err.contains(&format!("node {pool}: the {field} contains whitespace")), "{err}");
+        assert!(
+            err.contains(&format!("node {pool}: the {field} contains whitespace")),
+            "{err}"
+        );
         assert!(!err.contains("two words"), "{err}");
-        assert!(!hardware_info.exists(), "a refused allocation leaves no file");
+        assert!(
+            !hardware_info.exists(),
+            "a refused allocation leaves no file"
+        );
         assert_eq!(allocated(&db), 0, "nothing stays allocated");
     }
     db.ok(&["allocate", "job-1", "1", "spaced-pw"]);

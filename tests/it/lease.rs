@@ -305,3 +305,23 @@ fn owners_with_control_characters_are_refused() {
         0
     );
 }
+
+/// Build logs are often published: allocate's human table masks the BMC password unless --show-secrets;
+/// -o json and -o env carry it (scripts read them into files and variables, not logs).
+#[test]
+fn allocate_masks_the_password_in_its_table_only() {
+    let db = TestDb::new();
+    db.seed("a", 4, "default");
+    let table = db.ok(&["allocate", "job-1", "1"]);
+    assert!(
+        table.contains("a0") && table.contains("********"),
+        "{table}"
+    );
+    assert!(!table.contains("pw0"), "{table}");
+    let shown = db.ok(&["allocate", "job-2", "1", "--show-secrets"]);
+    assert!(shown.contains("pw1"), "{shown}");
+    let env = db.ok(&["allocate", "job-3", "1", "-o", "env"]);
+    assert!(env.contains("MOLTENIRON_BMC_PASSWORD=pw2"), "{env}");
+    let out = json(&db.ok(&["allocate", "job-4", "1", "-o", "json"]));
+    assert_eq!(out[0]["driver_info"]["ipmi_password"], "pw3");
+}
