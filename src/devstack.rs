@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::domain::plain;
 use crate::store::nodes::Node;
 
 /// The DevStack files one allocate writes, opened and not yet written.
@@ -102,7 +101,7 @@ impl Files {
 pub fn check(nodes: &[Node]) -> Result<(), String> {
     for node in nodes {
         let bmc = node.bmc();
-        let mac = node.spec().macs().next().unwrap_or_default().to_owned();
+        let mac = node.first_mac();
         let fields = [
             ("BMC address", &bmc.address),
             ("MAC", &mac),
@@ -127,8 +126,7 @@ fn write_hardware_info(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     let mut text = String::new();
     for node in nodes {
         let bmc = node.bmc();
-        let spec = node.spec();
-        let mac = spec.macs().next().unwrap_or_default().to_owned();
+        let mac = node.first_mac();
         text.push_str(&format!(
             "{} {mac} {} {}\n",
             bmc.address, bmc.username, bmc.password
@@ -146,12 +144,11 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
         return Ok(());
     };
     // localrc is sourced by a shell: values with spaces or quotes are quoted, plain ones stay as they are.
-    let property = |key: &str| -> std::io::Result<String> {
-        let value = first.properties.get(key).map(plain).unwrap_or_default();
-        Ok(shlex::try_quote(&value)
-            .map_err(std::io::Error::other)?
-            .into_owned())
-    };
+    let mut hardware = Vec::new();
+    for value in first.hardware() {
+        let quoted = shlex::try_quote(&value).map_err(std::io::Error::other)?;
+        hardware.push(quoted.into_owned());
+    }
     let ranges: Vec<String> = nodes
         .iter()
         .flat_map(|n| n.allocation_pool.iter())
@@ -165,10 +162,10 @@ fn write_localrc(mut file: File, nodes: &[Node]) -> std::io::Result<()> {
     };
     let text = format!(
         "{separator}IRONIC_HW_ARCH={}\nIRONIC_HW_NODE_CPU={}\nIRONIC_HW_NODE_RAM={}\nIRONIC_HW_NODE_DISK={}\nALLOCATION_POOL=\"{}\"\n",
-        property("cpu_arch")?,
-        property("cpus")?,
-        property("memory_mb")?,
-        property("local_gb")?,
+        hardware[0],
+        hardware[1],
+        hardware[2],
+        hardware[3],
         ranges.join(" --allocation-pool ")
     );
     file.write_all(text.as_bytes())?;

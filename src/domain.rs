@@ -123,6 +123,10 @@ text_enum! {
     }
 }
 
+/// The Ironic `properties` keys that describe a node's hardware, in the order every output lists them
+/// (status --baremetal, allocate, `-o env` as `MOLTENIRON_CPU_ARCH`..., DevStack's `IRONIC_HW_*`).
+pub const HARDWARE_PROPERTIES: [&str; 4] = ["cpu_arch", "cpus", "memory_mb", "local_gb"];
+
 /// Renders a value for plain-text output: strings without quotes, null as empty, the rest as JSON.
 pub fn plain(value: &Value) -> String {
     match value {

@@ -126,23 +126,6 @@ pub fn short_duration(secs: i64) -> String {
     }
 }
 
-fn property(node: &Node, key: &str) -> String {
-    node.properties.get(key).map(plain).unwrap_or_default()
-}
-
-fn macs(node: &Node) -> Vec<String> {
-    node.ports
-        .as_array()
-        .map(|ports| {
-            ports
-                .iter()
-                .filter_map(|p| p.get("address"))
-                .map(plain)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `status`: one row per node.
 pub fn status(
     nodes: &[Node],
@@ -210,16 +193,9 @@ pub fn status(
                 } else {
                     MASK.to_owned()
                 };
-                row.extend([
-                    bmc.username,
-                    password,
-                    macs(node).join(" "),
-                    property(node, "cpu_arch"),
-                    property(node, "cpus"),
-                    property(node, "memory_mb"),
-                    property(node, "local_gb"),
-                    node.allocation_pool.join(","),
-                ]);
+                row.extend([bmc.username, password, node.macs().join(" ")]);
+                row.extend(node.hardware());
+                row.push(node.allocation_pool.join(","));
             }
             row
         })
@@ -310,7 +286,8 @@ pub fn allocation(owner: &str, nodes: &[Node], format: Format, show_secrets: boo
 /// The per-node `KEY=value` pairs of `allocate -o env`.
 fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
     let bmc = node.bmc();
-    let macs = macs(node);
+    let macs = node.macs();
+    let [cpu_arch, cpus, memory_mb, local_gb] = node.hardware();
     vec![
         ("ID", node.id.to_string()),
         ("NAME", node.name.clone()),
@@ -321,10 +298,10 @@ fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
         ("BMC_PASSWORD", bmc.password),
         ("MAC", macs.first().cloned().unwrap_or_default()),
         ("MACS", macs.join(" ")),
-        ("CPU_ARCH", property(node, "cpu_arch")),
-        ("CPUS", property(node, "cpus")),
-        ("MEMORY_MB", property(node, "memory_mb")),
-        ("LOCAL_GB", property(node, "local_gb")),
+        ("CPU_ARCH", cpu_arch),
+        ("CPUS", cpus),
+        ("MEMORY_MB", memory_mb),
+        ("LOCAL_GB", local_gb),
         ("ALLOCATION_POOL", node.allocation_pool.join(",")),
         (
             "LEASE_EXPIRES_AT",

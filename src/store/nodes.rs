@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::events;
 use super::hot::{Allocate, Reap, Release, Renew, Statement};
-use crate::domain::{EventAction, NodeState};
+use crate::domain::{EventAction, HARDWARE_PROPERTIES, NodeState, plain};
 use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::nodes;
 
@@ -44,6 +44,31 @@ impl Node {
             &self.driver,
             self.driver_info.as_object().unwrap_or(&Map::new()),
         )
+    }
+
+    /// The ports' MAC addresses, in port order.
+    pub fn macs(&self) -> Vec<String> {
+        self.ports
+            .as_array()
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|p| p.get("address"))
+                    .map(plain)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The first port's MAC address (empty when the node has no port): what DevStack and the original
+    /// MoltenIron call the node's MAC.
+    pub fn first_mac(&self) -> String {
+        self.macs().into_iter().next().unwrap_or_default()
+    }
+
+    /// The values of [`HARDWARE_PROPERTIES`], as text (empty where the node lacks one).
+    pub fn hardware(&self) -> [String; 4] {
+        HARDWARE_PROPERTIES.map(|key| self.properties.get(key).map(plain).unwrap_or_default())
     }
 
     /// The state as people read it: `maintenance (reason)` for a node out of service.

@@ -414,7 +414,7 @@ fn the_job_role_runs_jobs_and_cannot_change_the_inventory_or_the_history() {
     let roles = Roles::apply(&db);
     let job = Who::Job;
 
-    let out = roles.ok(job, &["allocate", "j1", "2"]);
+    let out = roles.ok(job, &["allocate", "j1", "2", "--show-secrets"]);
     assert!(
         out.contains("a0") && out.contains("pw0") && out.contains("pw1"),
         "{out}"
