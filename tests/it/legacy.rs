@@ -456,3 +456,63 @@ fn set_field_with_two_different_types_is_a_usage_error() {
     db.ok(&["set_field", "bm1", "cpus", "4", "int", "--type", "int"]);
     assert_eq!(node(&db, "bm1")["properties"]["cpus"], 4);
 }
+
+#[test]
+fn key_value_pairs_lose_one_pair_of_wrapping_double_quotes() {
+    let db = TestDb::new();
+    // The form of the original's tox.ini: the shell keeps the inner double quotes.
+    db.ok(&[
+        "add_keyvalue_pairs",
+        "kv1",
+        "10.1.2.2",
+        "10.1.2.5,10.1.2.6",
+        r#"ipmi_user="user""#,
+        r#"ipmi_password="password""#,
+        r#"port_hwaddr="de:ad:be:ef:00:02""#,
+        "cpu_arch=ppc64el",
+        r#"cpus="8""#,
+        r#"motto=say "hi""#,
+    ]);
+    let kv1 = node(&db, "kv1");
+    assert_eq!(
+        kv1["driver_info"],
+        json!({"ipmi_address": "10.1.2.2", "ipmi_username": "user", "ipmi_password": "password"})
+    );
+    assert_eq!(kv1["ports"], json!([{"address": "de:ad:be:ef:00:02"}]));
+    assert_eq!(kv1["properties"]["cpus"], 8);
+    assert_eq!(kv1["properties"]["motto"], r#"say "hi""#);
+
+    // add's KEY=VALUE options read the same way.
+    db.ok(&[
+        "add",
+        "a1",
+        "--bmc-address",
+        "10.1.2.7",
+        "--property",
+        r#"rack="r7""#,
+        "--driver-info",
+        r#"ipmi_port="623""#,
+        "--property",
+        r#"quote=""#,
+    ]);
+    let a1 = node(&db, "a1");
+    assert_eq!(a1["properties"]["rack"], "r7");
+    assert_eq!(a1["properties"]["quote"], "\"");
+    assert_eq!(a1["driver_info"]["ipmi_port"], "623");
+
+    // A quote that is not a wrapping pair stays, and is then validated as given.
+    let err = db.fails(
+        &[
+            "add_keyvalue_pairs",
+            "kv2",
+            "10.1.2.3",
+            "10.1.2.8",
+            r#"port_hwaddr="de:ad:be:ef:00:03"#,
+        ],
+        1,
+    );
+    assert!(
+        err.contains(r#"invalid MAC address "\"de:ad:be:ef:00:03""#),
+        "{err}"
+    );
+}
