@@ -36,6 +36,17 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// The original MoltenIron's settings directory: DIR/conf.yaml's maxTime becomes max_lease (on top of
+    /// the config file); its daemon and MySQL keys mean nothing here and are ignored, with a note.
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
+    pub conf_dir: Option<PathBuf>,
+
     /// Retry up to N times, with exponential backoff and jitter, when the database is unreachable, restarting
     /// or drops the connection [default: retries from the config, else 0]. Commands whose effect could
     /// be applied twice (import, add, set-field, remove, clean, maintenance, delete_db) retry only while
@@ -70,6 +81,9 @@ pub enum Format {
     Json,
     /// Shell-quoted KEY=value lines to eval (allocate only).
     Env,
+    /// The original MoltenIron's `-o result`: just what its reply's result held, the values of get-field
+    /// one per line or the table of status (-t chooses human or csv); other commands had none.
+    Result,
 }
 
 /// How `set-field` interprets VALUE.

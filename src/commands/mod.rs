@@ -111,13 +111,32 @@ fn backoff(attempt: u32) -> Duration {
 /// Runs the command the user asked for.
 pub fn run(cli: &Cli) -> Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.conf_dir {
+        let ignored = config.apply_conf_dir(dir)?;
+        if !ignored.is_empty() {
+            output::note(&format!(
+                "ignoring {} in {}: molteniron has no daemon and reaches PostgreSQL through database_url",
+                ignored.join(", "),
+                dir.join("conf.yaml").display()
+            ));
+        }
+    }
     if let Some(retries) = cli.retries {
         config.retries = retries;
     }
+    let output = match (cli.output, &cli.command) {
+        // The original printed its reply's `result` member, which only get_field (the values) and status
+        // (the table) had: their default output here. Every other command refuses -o result.
+        (
+            Some(Format::Result),
+            Command::GetField { .. } | Command::Status(_) | Command::StatusBaremetal(_),
+        ) => None,
+        (format, _) => format,
+    };
     let ctx = Ctx {
         url: config::database_url(cli.database_url.as_deref(), &config),
         config,
-        output: cli.output,
+        output,
     };
     match &cli.command {
         Command::Migrate => admin::migrate(&ctx),
