@@ -24,3 +24,4 @@ mod roles;
 
 mod support;
 mod tls;
+mod tox;
