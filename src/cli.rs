@@ -46,6 +46,17 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// The original MoltenIron's settings directory: DIR/conf.yaml's maxTime becomes max_lease (on top of
+    /// the config file); its daemon and MySQL keys mean nothing here and are ignored, with a note.
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
+    pub conf_dir: Option<PathBuf>,
+
     /// Retry up to N times, with exponential backoff and jitter, when the database is unreachable, restarting
     /// or drops the connection [default: retries from the config, else 0]. Commands whose effect could
     /// be applied twice (import, add, set-field, remove, clean, maintenance, delete_db) retry only while
@@ -166,6 +177,21 @@ pub enum Command {
     /// Legacy: add a node from a JSON object of fields (names as get-field; other keys become properties).
     #[command(name = "add_json_blob")]
     AddJsonBlob(legacy::AddJsonBlobArgs),
+}
+
+impl Cli {
+    /// The `-o` the command gets. The original printed its reply's `result` member, which only get_field
+    /// (the values) and status (the table) had: `-o result` is their default output here, and every other
+    /// command refuses it.
+    pub fn output_format(&self) -> Option<Format> {
+        match (self.output, &self.command) {
+            (
+                Some(Format::Result),
+                Command::GetField(_) | Command::Status(_) | Command::StatusBaremetal(_),
+            ) => None,
+            (format, _) => format,
+        }
+    }
 }
 
 impl Command {

@@ -16,6 +16,18 @@ use crate::error::Failure;
 /// The config file read when neither `--config` nor `MOLTENIRON_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/molteniron/config.yaml";
 
+/// The original MoltenIron's conf.yaml keys that mean nothing without its daemon and MySQL (`-c DIR`).
+const ORIGINAL_IGNORED_KEYS: [&str; 8] = [
+    "serverIP",
+    "mi_port",
+    "timeout",
+    "retry",
+    "logdir",
+    "maxLogDays",
+    "sqlUser",
+    "sqlPass",
+];
+
 /// The most retries honoured (with backoff capped at 5 s, about a minute and a half of waiting).
 pub const MAX_RETRIES: u32 = 20;
 
@@ -156,6 +168,58 @@ impl Config {
             config.reap_state = v;
         }
         Ok(config)
+    }
+
+    /// Applies the original MoltenIron's settings directory (`-c DIR`) over these settings: the `maxTime`
+    /// of `DIR/conf.yaml` (seconds, or text such as "100m") becomes `max_lease`. Returns the keys it
+    /// ignored, the daemon's and MySQL's, in file order. Any other key is an error, so that a misspelt
+    /// `maxTime` cannot leave the lease at its default unnoticed.
+    pub fn apply_conf_dir(&mut self, dir: &Path) -> Result<Vec<String>> {
+        if !dir.is_dir() {
+            let message = format!("--conf-dir {}: not a directory", dir.display());
+            return Err(Failure::Invalid(message).into());
+        }
+        let path = dir.join("conf.yaml");
+        let context = || format!("reading {}", path.display());
+        let text = std::fs::read_to_string(&path).with_context(context)?;
+        let keys: serde_yaml::Mapping = if text.trim().is_empty() {
+            serde_yaml::Mapping::new()
+        } else {
+            serde_yaml::from_str(&text)
+                .map_err(|e| Failure::Invalid(e.to_string()))
+                .with_context(context)?
+        };
+        let mut ignored = Vec::new();
+        for (key, value) in keys {
+            let name = match key {
+                serde_yaml::Value::String(name) => name,
+                other => serde_yaml::to_string(&other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            };
+            match name.as_str() {
+                "maxTime" => {
+                    let max_time: DurationValue = serde_yaml::from_value(value)
+                        .map_err(|_| {
+                            Failure::Invalid(
+                                "maxTime must be seconds or a duration such as 100m".to_owned(),
+                            )
+                        })
+                        .with_context(context)?;
+                    self.max_lease = max_time.resolve("maxTime").with_context(context)?;
+                }
+                known if ORIGINAL_IGNORED_KEYS.contains(&known) => ignored.push(name),
+                _ => {
+                    let message = format!(
+                        "unknown key {name:?}: the original's keys are maxTime and {}",
+                        ORIGINAL_IGNORED_KEYS.join(", ")
+                    );
+                    return Err(Failure::Invalid(message)).with_context(context);
+                }
+            }
+        }
+        Ok(ignored)
     }
 }
 

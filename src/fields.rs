@@ -260,10 +260,16 @@ pub fn apply_all(
     Ok(())
 }
 
-/// Splits a `key=value` argument.
+/// Splits a `key=value` argument at its first `=`. One pair of double quotes around the whole value is
+/// removed (`ipmi_user="user"` gives `user`): the original MoltenIron's own examples write values so, and
+/// the shell leaves those quotes in. Any other quote is part of the value and is validated as given.
 pub fn split_pair(pair: &str) -> Result<(String, Value), String> {
     match pair.split_once('=') {
         Some((key, value)) if !key.is_empty() => {
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
             Ok((key.to_owned(), Value::String(value.to_owned())))
         }
         _ => Err(format!("expected key=value, got {pair:?}")),
@@ -326,6 +332,35 @@ mod tests {
         let mut spec = NodeSpec::new("n");
         assert!(Field::State.set(&mut spec, "ready".into()).is_err());
         assert!(Field::Owner.set(&mut spec, "me".into()).is_err());
+    }
+
+    #[test]
+    fn split_pair_removes_one_pair_of_wrapping_double_quotes() {
+        let value = |pair: &str| split_pair(pair).unwrap().1;
+        // The original's tox.ini writes 'ipmi_user="user"'; the shell leaves the inner quotes in.
+        assert_eq!(value(r#"ipmi_user="user""#), "user");
+        assert_eq!(value(r#"mac="de:ad:be:ef:00:01""#), "de:ad:be:ef:00:01");
+        assert_eq!(value(r#"k="""#), "");
+        assert_eq!(value(r#"k=""x"""#), r#""x""#, "only one pair goes");
+        assert_eq!(value(r#"k="a"b""#), r#"a"b"#);
+        assert_eq!(value(r#"k="a=b""#), "a=b");
+        // Any other quote is part of the value.
+        for kept in [
+            r#"say "hi""#,
+            r#""open"#,
+            r#"close""#,
+            r#"""#,
+            "'single'",
+            "plain",
+        ] {
+            assert_eq!(value(&format!("k={kept}")), kept, "{kept}");
+        }
+        assert_eq!(
+            split_pair(r#""k"=v"#).unwrap().0,
+            r#""k""#,
+            "keys are not touched"
+        );
+        assert!(split_pair(r#"="v""#).is_err());
     }
 
     #[test]

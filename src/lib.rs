@@ -40,8 +40,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = commands::Ctx::new(
         cli.database_url.as_deref(),
         cli.config.as_deref(),
+        cli.conf_dir.as_deref(),
         cli.retries,
-        cli.output,
+        cli.output_format(),
     )?;
     cli.command.run(&ctx)
 }

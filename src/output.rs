@@ -26,6 +26,9 @@ pub enum Format {
     Json,
     /// Shell-quoted KEY=value lines to eval (allocate only).
     Env,
+    /// The original MoltenIron's `-o result`: just what its reply's result held, the values of get-field
+    /// one per line or the table of status (-t chooses human or csv); other commands had none.
+    Result,
 }
 
 const MASK: &str = "********";

@@ -27,15 +27,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The context for one invocation: the config file (`config`, else the default places), the database
+    /// The context for one invocation: the config file (`config`, else the default places) and the
+    /// original's `conf_dir` on top of it, the database
     /// URL by its precedence, `--retries` over the config's, and `-o`.
     pub fn new(
         database_url: Option<&str>,
         config: Option<&std::path::Path>,
+        conf_dir: Option<&std::path::Path>,
         retries: Option<u32>,
         output: Option<Format>,
     ) -> Result<Ctx> {
         let mut config = Config::load(config)?;
+        if let Some(dir) = conf_dir {
+            let ignored = config.apply_conf_dir(dir)?;
+            if !ignored.is_empty() {
+                output::note(&format!(
+                    "ignoring {} in {}: molteniron has no daemon and reaches PostgreSQL through \
+                     database_url",
+                    ignored.join(", "),
+                    dir.join("conf.yaml").display()
+                ));
+            }
+        }
         if let Some(retries) = retries {
             config.retries = retries;
         }

@@ -452,3 +452,223 @@ fn set_field_with_two_different_types_is_a_usage_error() {
     db.ok(&["set_field", "bm1", "cpus", "4", "int", "--type", "int"]);
     assert_eq!(node(&db, "bm1")["properties"]["cpus"], 4);
 }
+
+#[test]
+fn key_value_pairs_lose_one_pair_of_wrapping_double_quotes() {
+    let db = TestDb::new();
+    // The form of the original's tox.ini: the shell keeps the inner double quotes.
+    db.ok(&[
+        "add_keyvalue_pairs",
+        "kv1",
+        "10.1.2.2",
+        "10.1.2.5,10.1.2.6",
+        r#"ipmi_user="user""#,
+        r#"ipmi_password="password""#,
+        r#"port_hwaddr="de:ad:be:ef:00:02""#,
+        "cpu_arch=ppc64el",
+        r#"cpus="8""#,
+        r#"motto=say "hi""#,
+    ]);
+    let kv1 = node(&db, "kv1");
+    assert_eq!(
+        kv1["driver_info"],
+        json!({"ipmi_address": "10.1.2.2", "ipmi_username": "user", "ipmi_password": "password"})
+    );
+    assert_eq!(kv1["ports"], json!([{"address": "de:ad:be:ef:00:02"}]));
+    assert_eq!(kv1["properties"]["cpus"], 8);
+    assert_eq!(kv1["properties"]["motto"], r#"say "hi""#);
+
+    // add's KEY=VALUE options read the same way.
+    db.ok(&[
+        "add",
+        "a1",
+        "--bmc-address",
+        "10.1.2.7",
+        "--property",
+        r#"rack="r7""#,
+        "--driver-info",
+        r#"ipmi_port="623""#,
+        "--property",
+        r#"quote=""#,
+    ]);
+    let a1 = node(&db, "a1");
+    assert_eq!(a1["properties"]["rack"], "r7");
+    assert_eq!(a1["properties"]["quote"], "\"");
+    assert_eq!(a1["driver_info"]["ipmi_port"], "623");
+
+    // A quote that is not a wrapping pair stays, and is then validated as given.
+    let err = db.fails(
+        &[
+            "add_keyvalue_pairs",
+            "kv2",
+            "10.1.2.3",
+            "10.1.2.8",
+            r#"port_hwaddr="de:ad:be:ef:00:03"#,
+        ],
+        1,
+    );
+    assert!(
+        err.contains(r#"invalid MAC address "\"de:ad:be:ef:00:03""#),
+        "{err}"
+    );
+}
+
+/// The original client's conf.yaml (its own keys), with `maxTime` set to `max_time`.
+fn original_conf_dir(max_time: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("conf.yaml"),
+        format!(
+            "mi_port: 5656\nserverIP: 127.0.0.1\ntimeout: 5\nretry: 5\nmaxTime: {max_time}\n\
+             logdir: \"/tmp\"\nmaxLogDays: 15\nsqlUser: \"root\"\nsqlPass: \"password\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Seconds between `allocated_at` and `lease_expires_at` of every node in a JSON list.
+fn lease_seconds(nodes: &Value) -> Vec<i64> {
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (time(&n["lease_expires_at"]) - time(&n["allocated_at"])).num_seconds())
+        .collect()
+}
+
+#[test]
+fn conf_dir_reads_the_original_conf_yaml_for_the_lease() {
+    let db = TestDb::new();
+    for n in 1..=6 {
+        run_owned(&db, &baremetal_args(&format!("bm{n}"), n));
+    }
+    let conf = original_conf_dir("4321");
+    let dir = conf.path().to_str().unwrap();
+    let conf_dir_eq = format!("--conf-dir={dir}");
+    let forms: [&[&str]; 4] = [
+        &["-c", dir, "-o", "json", "allocate", "job-1"],
+        &["--conf-dir", dir, "--output", "json", "allocate", "job-2"],
+        &[&conf_dir_eq, "--output=json", "allocate", "job-3"],
+        &["allocate", "job-4", "-c", dir, "-o", "json"],
+    ];
+    for args in forms {
+        let (code, out, err) = db.run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(lease_seconds(&json(&out)), [4321], "{args:?}");
+        // One note names the keys that mean nothing without the daemon.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("molteniron: "), "{err}");
+        for key in ["serverIP", "mi_port", "sqlUser", "sqlPass", "logdir"] {
+            assert!(err.contains(key), "{args:?}: note lacks {key}: {err}");
+        }
+        assert!(!err.contains("password\""), "{err}");
+    }
+    // --lease still wins; renew without --lease takes maxTime as well.
+    let out = db.ok(&[
+        "-c", dir, "-o", "json", "allocate", "job-5", "--lease", "60",
+    ]);
+    assert_eq!(lease_seconds(&json(&out)), [60]);
+    db.ok(&["-c", dir, "renew", "job-5"]);
+    let held: Vec<Value> = all_nodes(&db)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["owner"] == "job-5")
+        .cloned()
+        .collect();
+    let renewed = lease_seconds(&Value::Array(held))[0];
+    assert!((4321..4330).contains(&renewed), "{renewed}");
+    // A duration as molteniron writes it works too.
+    let conf = original_conf_dir("\"2h\"");
+    let out = db.ok(&[
+        "-c",
+        conf.path().to_str().unwrap(),
+        "-o",
+        "json",
+        "allocate",
+        "job-6",
+    ]);
+    assert_eq!(lease_seconds(&json(&out)), [7200]);
+}
+
+#[test]
+fn a_bad_conf_dir_is_exit_1_before_anything_is_allocated() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    let missing = tempfile::tempdir().unwrap();
+    let not_a_dir = missing.path().join("file");
+    std::fs::write(&not_a_dir, "maxTime: 5\n").unwrap();
+    let typo = tempfile::tempdir().unwrap();
+    std::fs::write(typo.path().join("conf.yaml"), "maxtime: 60\n").unwrap();
+    let cases = [
+        (original_conf_dir("soon"), "maxTime"),
+        (original_conf_dir("0"), "maxTime"),
+        (typo, "maxtime"),
+        (tempfile::tempdir().unwrap(), "conf.yaml"),
+    ];
+    for (dir, want) in &cases {
+        let err = db.fails(
+            &["-c", dir.path().to_str().unwrap(), "allocate", "job-1"],
+            1,
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "expected {want:?} in {err}");
+    }
+    for path in [missing.path().join("nope"), not_a_dir] {
+        let err = db.fails(&["-c", path.to_str().unwrap(), "allocate", "job-1"], 1);
+        assert!(err.contains("not a directory"), "{err}");
+    }
+    assert_eq!(node(&db, "bm1")["state"], "ready");
+}
+
+#[test]
+fn output_result_prints_what_the_original_result_member_held() {
+    let db = TestDb::new();
+    run_owned(&db, &baremetal_args("bm1", 1));
+    run_owned(&db, &baremetal_args("bm2", 2));
+    db.ok(&["allocate", "job-1", "2"]);
+
+    for args in [
+        &["-o", "result", "get_field", "job-1", "port_hwaddr"][..],
+        &["--output=result", "get_field", "job-1", "port_hwaddr"],
+        &["get-field", "job-1", "port_hwaddr", "--output", "result"],
+    ] {
+        assert_eq!(
+            db.ok(args),
+            "de:ad:be:ef:00:01\nde:ad:be:ef:00:02\n",
+            "{args:?}"
+        );
+    }
+    let got = json(&db.ok(&["--output=json", "get_field", "job-1", "cpus"]));
+    assert_eq!(got[1]["value"], 8);
+
+    // status: its table, human or (with -t) csv. The time columns may tick between two calls.
+    let without_times = |text: String| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_whitespace().take(5).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        without_times(db.ok(&["-o", "result", "status"])),
+        without_times(db.ok(&["status"]))
+    );
+    let csv = db.ok(&["--output=result", "status", "-t", "csv"]);
+    assert!(csv.starts_with("id,name,pool,state,"), "{csv}");
+    let csv = db.ok(&["-o", "result", "status_baremetal", "-t", "csv"]);
+    assert!(csv.contains(",bmc user,bmc password,"), "{csv}");
+
+    // The original's other replies had no result member: here that is a usage error.
+    for args in [
+        &["-o", "result", "allocate", "job-2"][..],
+        &["--output=result", "release", "job-1"],
+        &["-o", "result", "history"],
+        &["-o", "result", "delete_db", "--yes"],
+        &["-o", "result", "status", "-t", "json"],
+    ] {
+        let err = db.fails(args, 2);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert_eq!(node(&db, "bm1")["owner"], "job-1");
+}

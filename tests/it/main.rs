@@ -27,3 +27,4 @@ mod store;
 
 mod support;
 mod tls;
+mod tox;
