@@ -69,6 +69,7 @@ stop_private_postgres() {
 ensure_build_deps() {
     local need=()
     command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+    command -v python3 >/dev/null 2>&1 || need+=(python3) # contrib/test_hook_mi_ipmiblob.py
     [ -e /usr/include/openssl/ssl.h ] && ls /usr/lib/*/libssl.a >/dev/null 2>&1 || need+=(libssl-dev)
     [ ${#need[@]} -eq 0 ] && return 0
     echo "molteniron: installing build dependencies: ${need[*]}" >&2
