@@ -68,9 +68,10 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
             std::thread::spawn(move || {
                 let mut conn = db::connect(&url, &Config::default()).unwrap();
                 let owner = format!("bench-{t}");
+                let filter = serde_json::json!({"pool": "default"});
                 let mut ops = 0u64;
                 while Instant::now() < deadline {
-                    let got = nodes::allocate(&mut conn, &owner, "default", 1, 600.0).unwrap();
+                    let got = nodes::allocate(&mut conn, &owner, &filter, 1, 600.0).unwrap();
                     assert_eq!(got.len(), 1, "the pool is larger than the thread count");
                     let released =
                         nodes::release(&mut conn, &owner, None, NodeState::Ready).unwrap();

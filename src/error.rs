@@ -26,11 +26,13 @@ pub enum Exit {
     Unreachable,
     /// The request conflicts with the pool's state (a name in use, a node in use, ...).
     Conflict,
+    /// The request can never be satisfied as things stand (no such pool, too few matching nodes).
+    Unsatisfiable,
 }
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 7] = [
+    pub const ALL: [Exit; 8] = [
         Exit::Ok,
         Exit::Invalid,
         Exit::Usage,
@@ -38,6 +40,7 @@ impl Exit {
         Exit::NotFound,
         Exit::Unreachable,
         Exit::Conflict,
+        Exit::Unsatisfiable,
     ];
 
     /// The number the process exits with.
@@ -50,6 +53,7 @@ impl Exit {
             Exit::NotFound => 4,
             Exit::Unreachable => 5,
             Exit::Conflict => 6,
+            Exit::Unsatisfiable => 8,
         }
     }
 
@@ -63,6 +67,7 @@ impl Exit {
             Exit::NotFound => "not found",
             Exit::Unreachable => "database unreachable (retry)",
             Exit::Conflict => "conflict",
+            Exit::Unsatisfiable => "request can never be satisfied as things stand (do not retry)",
         }
     }
 
@@ -79,7 +84,8 @@ impl Exit {
                  a bad duration, `-o` the command lacks, `delete_db` without `--yes`)"
             }
             Exit::NotEnough => {
-                "not enough nodes: fewer than COUNT ready nodes could be locked; nothing was allocated"
+                "not enough nodes right now: fewer than COUNT ready nodes could be locked, though enough \
+                 match; nothing was allocated (a retry may succeed)"
             }
             Exit::NotFound => {
                 "not found: no such node, the owner holds nothing (`renew`, `get-field`, `release --node`), \
@@ -92,6 +98,10 @@ impl Exit {
                 "conflict: duplicate name, hardware another node claims, node allocated (`remove`, \
                  `maintenance`), owner already holds other nodes, node not dirty (`clean`) or not in \
                  maintenance (`--off`)"
+            }
+            Exit::Unsatisfiable => {
+                "unsatisfiable: the pool does not exist, or fewer than COUNT nodes match the request in any \
+                 state (maintenance included); retrying cannot help until the inventory changes"
             }
         }
     }
@@ -127,6 +137,13 @@ pub enum Failure {
     /// Exit 6: the request conflicts with the pool's state (duplicate name, node in use, ...).
     #[error("{0}")]
     Conflict(String),
+    /// Exit 8: the request can never be satisfied as things stand; `why` says what is missing.
+    #[error("Not enough available nodes found. Found {found}, requested {requested} ({why})")]
+    Unsatisfiable {
+        found: i64,
+        requested: i64,
+        why: String,
+    },
 }
 
 impl Failure {
@@ -139,6 +156,7 @@ impl Failure {
             Failure::NotFound(_) => Exit::NotFound,
             Failure::Unreachable(_) => Exit::Unreachable,
             Failure::Conflict(_) => Exit::Conflict,
+            Failure::Unsatisfiable { .. } => Exit::Unsatisfiable,
         }
     }
 }
@@ -230,7 +248,8 @@ mod tests {
     #[test]
     fn exit_codes_are_numbered_in_order_and_each_failure_has_its_own() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (0..Exit::ALL.len() as u8).collect::<Vec<_>>());
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+        assert_eq!(codes[0], 0);
         let failures = [
             Failure::Invalid(String::new()),
             Failure::Usage(String::new()),
@@ -241,6 +260,11 @@ mod tests {
             Failure::NotFound(String::new()),
             Failure::Unreachable(String::new()),
             Failure::Conflict(String::new()),
+            Failure::Unsatisfiable {
+                found: 0,
+                requested: 1,
+                why: String::new(),
+            },
         ];
         let exits: Vec<Exit> = failures.iter().map(Failure::exit).collect();
         assert_eq!(exits, Exit::ALL[1..]);

@@ -286,6 +286,24 @@ pub fn allocation(owner: &str, nodes: &[Node], format: Format, show_secrets: boo
     }
 }
 
+/// `allocate -o json` when nothing was allocated: one object on stdout (the error line still goes to
+/// stderr), `{"error": KIND, "found", "requested", "matching", "message"}`.
+pub fn allocation_error(
+    kind: &str,
+    found: i64,
+    requested: i64,
+    matching: i64,
+    message: &dyn std::fmt::Display,
+) -> Result<()> {
+    json(&json!({
+        "error": kind,
+        "found": found,
+        "requested": requested,
+        "matching": matching,
+        "message": message.to_string(),
+    }))
+}
+
 /// The per-node `KEY=value` pairs of `allocate -o env`.
 fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
     let bmc = node.bmc();

@@ -10,20 +10,137 @@
 use std::collections::BTreeSet;
 
 use diesel::{PgConnection, QueryResult};
+use serde_json::{Map, Value, json};
 
-use crate::store::nodes::{self, Node};
+use crate::store::nodes::{self, Matching, Node};
 
 /// How often the request is tried again when nodes were freed between an attempt and the count of what
 /// could be locked.
 const ATTEMPTS: usize = 3;
 
+/// Which nodes a request can use: a pool (or any) and Ironic-style hardware filters, all combined with
+/// AND. Plain data, validated by the command line; [`Filter::to_json`] is what the SQL function
+/// `node_matches` reads (a bind parameter: no SQL is ever built from these values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Only this pool; `None` is every pool.
+    pub pool: Option<String>,
+    /// `properties.cpu_arch` equals this.
+    pub arch: Option<String>,
+    /// `properties.cpus` at least this.
+    pub min_cpus: Option<u64>,
+    /// `properties.memory_mb` at least this.
+    pub min_memory_mb: Option<u64>,
+    /// `properties.local_gb` at least this.
+    pub min_disk_gb: Option<u64>,
+    /// The node's driver is this.
+    pub driver: Option<String>,
+    /// Ironic's `resource_class` equals this.
+    pub resource_class: Option<String>,
+    /// Ironic's `traits` contain every one of these.
+    pub traits: Vec<String>,
+    /// `properties.KEY` equals VALUE (a JSON number compares as a number, a string as text).
+    pub properties: Vec<(String, Value)>,
+    /// The node is one of these (names or ids): Ironic's candidate_nodes.
+    pub nodes: Vec<String>,
+}
+
+impl Filter {
+    /// The request as `node_matches` reads it: only the filters given, so the others fold away.
+    pub fn to_json(&self) -> Value {
+        let mut f = Map::new();
+        let mut put = |key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                f.insert(key.to_owned(), value);
+            }
+        };
+        put("pool", self.pool.clone().map(Value::from));
+        put("arch", self.arch.clone().map(Value::from));
+        put("min_cpus", self.min_cpus.map(Value::from));
+        put("min_memory_mb", self.min_memory_mb.map(Value::from));
+        put("min_disk_gb", self.min_disk_gb.map(Value::from));
+        put("driver", self.driver.clone().map(Value::from));
+        put(
+            "resource_class",
+            self.resource_class.clone().map(Value::from),
+        );
+        put(
+            "traits",
+            (!self.traits.is_empty()).then(|| json!(self.traits)),
+        );
+        put(
+            "properties",
+            (!self.properties.is_empty())
+                .then(|| Value::Object(self.properties.iter().cloned().collect())),
+        );
+        put("nodes", (!self.nodes.is_empty()).then(|| json!(self.nodes)));
+        Value::Object(f)
+    }
+
+    /// The hardware filters as the flags that set them (`--arch ppc64el --min-cpus 64`), empty when there
+    /// are none; the pool is said separately.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut flag = |name: &str, value: String| parts.push(format!("--{name} {value}"));
+        if let Some(v) = &self.arch {
+            flag("arch", v.clone());
+        }
+        if let Some(v) = self.min_cpus {
+            flag("min-cpus", v.to_string());
+        }
+        if let Some(v) = self.min_memory_mb {
+            flag("min-memory-mb", v.to_string());
+        }
+        if let Some(v) = self.min_disk_gb {
+            flag("min-disk-gb", v.to_string());
+        }
+        if let Some(v) = &self.driver {
+            flag("driver", v.clone());
+        }
+        if let Some(v) = &self.resource_class {
+            flag("resource-class", v.clone());
+        }
+        for v in &self.traits {
+            flag("trait", v.clone());
+        }
+        for (k, v) in &self.properties {
+            let v = match v {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            flag("property", format!("{k}={v}"));
+        }
+        for v in &self.nodes {
+            flag("node", v.clone());
+        }
+        parts.join(" ")
+    }
+
+    /// "pool NAME" or "any pool".
+    pub fn scope(&self) -> String {
+        match &self.pool {
+            Some(pool) => format!("pool {pool}"),
+            None => "any pool".to_owned(),
+        }
+    }
+}
+
 /// What a job asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub owner: &'a str,
-    pub pool: &'a str,
+    pub filter: &'a Filter,
     pub count: i64,
     pub lease_secs: f64,
+}
+
+/// Why a request can never be satisfied as things stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsatisfiable {
+    /// The pool it names has no node at all; these are the pools there are.
+    NoPool { pools: Vec<String> },
+    /// Fewer nodes than requested match, counting every state (maintenance included).
+    TooFew { matching: i64 },
 }
 
 /// How a request was decided.
@@ -35,8 +152,19 @@ pub enum Outcome {
     AlreadyHeld(Vec<Node>),
     /// The owner holds other nodes; nothing was allocated.
     Conflict { held: Vec<Node> },
-    /// Fewer than `requested` ready nodes could be locked; nothing was allocated.
-    NotEnough { found: i64, requested: i64 },
+    /// Fewer than `requested` ready nodes could be locked; nothing was allocated. Enough match in some
+    /// state (`matching`), so a retry may succeed.
+    NotEnough {
+        found: i64,
+        requested: i64,
+        matching: i64,
+    },
+    /// The request can never be satisfied as things stand; nothing was allocated.
+    Unsatisfiable {
+        found: i64,
+        requested: i64,
+        why: Unsatisfiable,
+    },
 }
 
 impl Outcome {
@@ -47,37 +175,62 @@ impl Outcome {
     }
 }
 
-/// Decides `request`: allocates when enough ready nodes can be locked; otherwise says whether the owner
-/// already holds this request, holds something else, or there are not enough. Nodes freed between the
+/// Decides `request`: allocates when enough ready matching nodes can be locked; otherwise says whether
+/// the owner already holds this request (same count, and the pool if one is named), holds something
+/// else, there are not enough right now, or there never can be as things stand. Nodes freed between the
 /// attempt and the count are tried again (up to [`ATTEMPTS`] times). Never waits for a row another
 /// allocator holds.
 pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> {
     let Request {
         owner,
-        pool,
+        filter,
         count,
         lease_secs,
     } = *request;
+    let wanted = filter.to_json();
     let mut found = 0;
     for _ in 0..ATTEMPTS {
-        let granted = nodes::allocate(conn, owner, pool, count, lease_secs)?;
+        let granted = nodes::allocate(conn, owner, &wanted, count, lease_secs)?;
         if !granted.is_empty() {
             return Ok(Outcome::Granted(granted));
         }
         let held = nodes::held_by(conn, owner)?;
         if !held.is_empty() {
-            if held.len() as i64 == count && held.iter().all(|n| n.pool == pool) {
+            let same_pool = |n: &Node| filter.pool.as_ref().is_none_or(|p| &n.pool == p);
+            if held.len() as i64 == count && held.iter().all(same_pool) {
                 return Ok(Outcome::AlreadyHeld(held));
             }
             return Ok(Outcome::Conflict { held });
         }
-        found = nodes::count_lockable(conn, pool, count)?;
+        found = nodes::count_lockable(conn, &wanted, count)?;
         if found < count {
             break;
         }
     }
-    Ok(Outcome::NotEnough {
-        found,
-        requested: count,
+    // Under churn more may have been lockable a moment ago than now; never report found >= requested.
+    let found = found.min(count - 1);
+    let Matching {
+        matching,
+        in_pool,
+        pools,
+    } = nodes::matching(conn, &wanted)?;
+    let why = if filter.pool.is_some() && in_pool == 0 {
+        Some(Unsatisfiable::NoPool { pools })
+    } else if matching < count {
+        Some(Unsatisfiable::TooFew { matching })
+    } else {
+        None
+    };
+    Ok(match why {
+        Some(why) => Outcome::Unsatisfiable {
+            found,
+            requested: count,
+            why,
+        },
+        None => Outcome::NotEnough {
+            found,
+            requested: count,
+            matching,
+        },
     })
 }

@@ -7,6 +7,7 @@ use clap::Args;
 use diesel::Connection;
 use serde_json::json;
 
+use super::lease::FilterArgs;
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
 use crate::db;
@@ -53,6 +54,9 @@ pub struct StatusArgs {
     /// Only this pool.
     #[arg(long, value_name = "POOL")]
     pub pool: Option<String>,
+    /// Only nodes a request with these filters could match (in any state): preview a job's request.
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Only nodes this owner holds.
     #[arg(long, value_name = "OWNER")]
     pub owner: Option<String>,
@@ -233,7 +237,8 @@ impl StatusArgs {
             }
         };
         let (nodes, now) = ctx.with_db_repeatable(|conn| {
-            let nodes = nodes::list(conn, args.pool.as_deref(), args.owner.as_deref())?;
+            let filter = args.filters.filter(args.pool.as_deref()).to_json();
+            let nodes = nodes::list(conn, &filter, args.owner.as_deref())?;
             Ok((nodes, store::server_now(conn)?))
         })?;
         output::status(&nodes, now, format, baremetal, args.show_secrets)

@@ -193,7 +193,7 @@ fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
 /// `export`: the inventory as nodes.yaml.
 pub fn export(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let all = ctx.with_db_repeatable(|conn| Ok(nodes::list(conn, None, None)?))?;
+    let all = ctx.with_db_repeatable(|conn| Ok(nodes::list(conn, &json!({}), None)?))?;
     let yaml =
         render_inventory(all.iter().map(Node::spec).collect()).context("rendering nodes.yaml")?;
     output::text(&yaml)

@@ -15,8 +15,99 @@ use crate::error::Failure;
 use crate::fields::Field;
 use crate::inventory::{check_owner, check_text};
 use crate::output::{self, Format};
-use crate::pool::{self, Outcome, Request};
+use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
 use crate::store::nodes::{self, Node};
+
+/// The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Hardware filters (all must match)")]
+pub struct FilterArgs {
+    /// properties.cpu_arch equals ARCH.
+    #[arg(long, value_name = "ARCH", value_parser = non_empty)]
+    pub arch: Option<String>,
+    /// properties.cpus is at least N.
+    #[arg(long, value_name = "N")]
+    pub min_cpus: Option<u64>,
+    /// properties.memory_mb is at least N.
+    #[arg(long, value_name = "N")]
+    pub min_memory_mb: Option<u64>,
+    /// properties.local_gb is at least N.
+    #[arg(long, value_name = "N")]
+    pub min_disk_gb: Option<u64>,
+    /// The node's driver is NAME (ipmi, redfish, ...).
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    pub driver: Option<String>,
+    /// Ironic's resource_class equals NAME.
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    pub resource_class: Option<String>,
+    /// Ironic's traits contain TRAIT (repeatable: every one is required).
+    #[arg(long = "trait", value_name = "TRAIT", value_parser = non_empty)]
+    pub traits: Vec<String>,
+    /// properties.KEY equals VALUE; a number compares as a number, anything else as text (repeatable).
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = property_filter)]
+    pub properties: Vec<(String, Value)>,
+    /// The node is one of these (name or id; repeatable): Ironic's candidate_nodes.
+    #[arg(long = "node", value_name = "NODE", value_parser = non_empty)]
+    pub nodes: Vec<String>,
+}
+
+impl FilterArgs {
+    /// The filter for `pool` (`None`: every pool).
+    pub fn filter(&self, pool: Option<&str>) -> Filter {
+        Filter {
+            pool: pool.map(str::to_owned),
+            arch: self.arch.clone(),
+            min_cpus: self.min_cpus,
+            min_memory_mb: self.min_memory_mb,
+            min_disk_gb: self.min_disk_gb,
+            driver: self.driver.clone(),
+            resource_class: self.resource_class.clone(),
+            traits: self.traits.clone(),
+            properties: self.properties.clone(),
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+/// A filter value: not empty, no control characters.
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// `--property KEY=VALUE`: a key as `properties.KEY` names it, a value that is a JSON number when it
+/// reads as one (8, 2.5) and text otherwise.
+fn property_filter(text: &str) -> Result<(String, Value), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err("expected KEY=VALUE".to_owned());
+    };
+    let simple = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 255
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+    };
+    if !simple(key) {
+        return Err(format!(
+            "{key:?} is not a property name (letters, digits, _ and -)"
+        ));
+    }
+    let value = non_empty(value)?;
+    let number = value.parse::<i64>().map(Value::from).ok().or_else(|| {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && !value.contains(['i', 'I', 'n', 'N']))
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+    });
+    Ok((key.to_owned(), number.unwrap_or(Value::String(value))))
+}
 
 #[derive(Debug, Args)]
 pub struct AllocateArgs {
@@ -25,12 +116,17 @@ pub struct AllocateArgs {
     /// How many nodes.
     #[arg(default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub count: i64,
-    /// The pool to allocate from (same as --pool).
+    /// Only this pool (same as --pool) [default: any pool].
     #[arg(value_name = "POOL")]
     pub pool_arg: Option<String>,
-    /// The pool to allocate from [default: default].
+    /// Only this pool [default: any pool; the original's `Default` also means any pool].
     #[arg(long, value_name = "POOL")]
     pub pool: Option<String>,
+    /// Every pool: the default when no POOL is given, spelled out.
+    #[arg(long, conflicts_with_all = ["pool_arg", "pool"])]
+    pub any_pool: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Lease length, e.g. 90m, 2h, 3600 [default: max_lease from the config, 6000s].
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub lease: Option<Duration>,
@@ -59,12 +155,17 @@ impl AllocateArgs {
                 ))
                 .into());
             }
-            (a, b) => a.as_deref().or(b.as_deref()).unwrap_or("default"),
+            (a, b) => a.as_deref().or(b.as_deref()),
         };
-        check_text("pool", pool).map_err(invalid)?;
+        if let Some(pool) = pool {
+            check_text("pool", pool).map_err(invalid)?;
+        }
+        // The original MoltenIron's default pool name meant "any pool".
+        let pool = pool.filter(|p| *p != ORIGINAL_ANY_POOL);
+        let filter = self.filters.filter(pool);
         let request = Request {
             owner: &self.owner,
-            pool,
+            filter: &filter,
             count: self.count,
             lease_secs: self.lease.unwrap_or(ctx.config.max_lease).as_secs_f64(),
         };
@@ -85,7 +186,7 @@ impl AllocateArgs {
                 Ok::<_, anyhow::Error>(outcome)
             })
         });
-        let nodes = match decided.and_then(|outcome| granted(&request, outcome)) {
+        let nodes = match decided.and_then(|outcome| granted(&request, outcome, format)) {
             Ok(nodes) => nodes,
             Err(e) => {
                 files.discard();
@@ -97,8 +198,12 @@ impl AllocateArgs {
     }
 }
 
-/// The nodes of a decided request, or its exit code and message.
-fn granted(request: &Request, outcome: Outcome) -> Result<Vec<Node>> {
+/// The pool name the original MoltenIron used for "any pool".
+const ORIGINAL_ANY_POOL: &str = "Default";
+
+/// The nodes of a decided request, or its exit code and message (with `-o json`, also a JSON object on
+/// stdout: see the README's JSON shapes).
+fn granted(request: &Request, outcome: Outcome, format: Format) -> Result<Vec<Node>> {
     match outcome {
         Outcome::Granted(nodes) => Ok(nodes),
         Outcome::AlreadyHeld(nodes) => {
@@ -118,8 +223,57 @@ fn granted(request: &Request, outcome: Outcome) -> Result<Vec<Node>> {
             );
             Err(Failure::Conflict(message).into())
         }
-        Outcome::NotEnough { found, requested } => {
-            Err(Failure::NotEnough { found, requested }.into())
+        Outcome::NotEnough {
+            found,
+            requested,
+            matching,
+        } => {
+            let failure = Failure::NotEnough { found, requested };
+            if format == Format::Json {
+                output::allocation_error("not_enough_nodes", found, requested, matching, &failure)?;
+            }
+            Err(failure.into())
+        }
+        Outcome::Unsatisfiable {
+            found,
+            requested,
+            why,
+        } => {
+            let filter = request.filter;
+            let (matching, why) = match why {
+                Unsatisfiable::NoPool { pools } => {
+                    let pool = filter.pool.as_deref().unwrap_or_default();
+                    let pools = if pools.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        pools.join(", ")
+                    };
+                    (0, format!("there is no pool {pool:?}; pools: {pools}"))
+                }
+                Unsatisfiable::TooFew { matching } => {
+                    let noun = if matching == 1 { "node" } else { "nodes" };
+                    let criteria = filter.describe();
+                    let why = if criteria.is_empty() {
+                        format!("only {matching} {noun} in {}, in any state", filter.scope())
+                    } else {
+                        let verb = if matching == 1 { "matches" } else { "match" };
+                        format!(
+                            "only {matching} {noun} of {} {verb} {criteria}, in any state",
+                            filter.scope()
+                        )
+                    };
+                    (matching, why)
+                }
+            };
+            let failure = Failure::Unsatisfiable {
+                found,
+                requested,
+                why,
+            };
+            if format == Format::Json {
+                output::allocation_error("unsatisfiable", found, requested, matching, &failure)?;
+            }
+            Err(failure.into())
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Untyped};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
 /// A statement text cut once at its placeholders: SQL, then the number of the `$n` that follows it.
@@ -140,7 +140,7 @@ hot_statement!(
     /// `sql/allocate.sql`.
     Allocate, "sql/allocate.sql", {
         1 => owner: &'a str as Text,
-        2 => pool: &'a str as Text,
+        2 => filter: &'a serde_json::Value as Jsonb,
         3 => count: i64 as BigInt,
         4 => lease_secs: f64 as Double,
     }
@@ -240,7 +240,7 @@ mod tests {
         let rendered = [
             rendered(&Statement(Allocate {
                 owner: "o",
-                pool: "p",
+                filter: &serde_json::json!({}),
                 count: 1,
                 lease_secs: 1.0,
             })),

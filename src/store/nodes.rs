@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Jsonb, Text, Timestamptz};
 use serde_json::{Map, Value};
 
 use super::events;
@@ -174,33 +174,69 @@ struct Found {
     found: i64,
 }
 
-/// Allocates `count` ready nodes of `pool` to `owner` for `lease_secs`, all or nothing, in one statement
-/// (see `sql/allocate.sql`). Returns the nodes, or nothing when fewer than `count` could be locked or the
-/// owner already holds nodes. Never waits for another allocator's rows and never shares a node.
+/// How a request relates to the whole inventory (see `sql/matching.sql`).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Matching {
+    /// Nodes that match the request, in any state.
+    #[diesel(sql_type = BigInt)]
+    pub matching: i64,
+    /// Nodes in the request's pool (every node when it names none), in any state.
+    #[diesel(sql_type = BigInt)]
+    pub in_pool: i64,
+    /// Every pool that has a node, sorted.
+    #[diesel(sql_type = Array<Text>)]
+    pub pools: Vec<String>,
+}
+
+diesel::define_sql_function! {
+    /// The migration's `node_matches`: whether a node matches a request's hardware filters (not its
+    /// pool, which callers test themselves).
+    fn node_matches(
+        driver: Text,
+        properties: Jsonb,
+        ironic: Jsonb,
+        id: BigInt,
+        name: Text,
+        filter: Jsonb
+    ) -> Bool;
+}
+
+/// Allocates `count` ready nodes matching `filter` (a `pool::Filter` as JSON) to `owner` for
+/// `lease_secs`, all or nothing, lowest ids first, in one statement (see `sql/allocate.sql`). Returns the
+/// nodes, or nothing when fewer than `count` could be locked or the owner already holds nodes. Never
+/// waits for another allocator's rows and never shares a node.
 pub fn allocate(
     conn: &mut PgConnection,
     owner: &str,
-    pool: &str,
+    filter: &Value,
     count: i64,
     lease_secs: f64,
 ) -> QueryResult<Vec<Node>> {
     Statement(Allocate {
         owner,
-        pool,
+        filter,
         count,
         lease_secs,
     })
     .load(conn)
 }
 
-/// How many of the `count` lowest-id ready nodes of `pool` could be locked right now (for the
+/// How many of the `count` lowest-id ready nodes matching `filter` could be locked right now (for the
 /// "Not enough available nodes" message).
-pub fn count_lockable(conn: &mut PgConnection, pool: &str, count: i64) -> QueryResult<i64> {
+pub fn count_lockable(conn: &mut PgConnection, filter: &Value, count: i64) -> QueryResult<i64> {
     let row: Found = diesel::sql_query(include_str!("sql/count_lockable.sql"))
-        .bind::<Text, _>(pool)
+        .bind::<Jsonb, _>(filter)
         .bind::<BigInt, _>(count)
         .get_result(conn)?;
     Ok(row.found)
+}
+
+/// How `filter` relates to the whole inventory: matching nodes in any state, nodes in its pool, and the
+/// pools there are (to tell "not now" from "never").
+pub fn matching(conn: &mut PgConnection, filter: &Value) -> QueryResult<Matching> {
+    diesel::sql_query(include_str!("sql/matching.sql"))
+        .bind::<Jsonb, _>(filter)
+        .get_result(conn)
 }
 
 /// Describes the first piece of hardware (MAC, IPMI address, Redfish system, allocation-pool IP) that two
@@ -291,18 +327,30 @@ pub fn find(conn: &mut PgConnection, key: &str, lock: bool) -> QueryResult<Optio
     }
 }
 
-/// Every node, optionally of one pool and/or one owner, lowest id first.
+/// Every node matching `filter` (a `pool::Filter` as JSON; `{}` is every node), optionally only those
+/// `owner` holds, lowest id first.
 pub fn list(
     conn: &mut PgConnection,
-    pool: Option<&str>,
+    filter: &Value,
     owner: Option<&str>,
 ) -> QueryResult<Vec<Node>> {
     let mut query = nodes::table
         .select(Node::as_select())
         .order(nodes::id)
         .into_boxed();
-    if let Some(pool) = pool {
-        query = query.filter(nodes::pool.eq(pool.to_owned()));
+    let mut hardware = filter.clone();
+    if let Some(pool) = hardware.as_object_mut().and_then(|f| f.remove("pool")) {
+        query = query.filter(nodes::pool.eq(pool.as_str().unwrap_or_default().to_owned()));
+    }
+    if hardware.as_object().is_some_and(|f| !f.is_empty()) {
+        query = query.filter(node_matches(
+            nodes::driver,
+            nodes::properties,
+            nodes::ironic_fields,
+            nodes::id,
+            nodes::name,
+            hardware,
+        ));
     }
     if let Some(owner) = owner {
         query = query.filter(nodes::owner.eq(owner.to_owned()));

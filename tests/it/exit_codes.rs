@@ -58,6 +58,7 @@ fn each_exit_code_is_reached_by_a_real_command() {
             &["--database-url", unreachable, "status"],
         ),
         (Exit::Conflict, &["allocate", "holder", "2"]),
+        (Exit::Unsatisfiable, &["allocate", "job", "1", "nosuchpool"]),
     ];
     assert_eq!(
         rows.iter().map(|(e, _)| *e).collect::<Vec<_>>(),

@@ -36,9 +36,10 @@ fn allocate_takes_lowest_ids_of_the_pool_and_prints_credentials() {
 fn not_enough_nodes_is_exit_3_and_allocates_nothing() {
     let db = TestDb::new();
     db.seed("a", 2, "default");
-    let err = db.fails(&["allocate", "job-1", "3"], 3);
+    db.ok(&["allocate", "holder", "1"]);
+    let err = db.fails(&["allocate", "job-1", "2"], 3);
     assert!(
-        err.contains("Not enough available nodes found. Found 2, requested 3"),
+        err.contains("Not enough available nodes found. Found 1, requested 2"),
         "{err}"
     );
     let mut conn = db.conn();
@@ -47,17 +48,45 @@ fn not_enough_nodes_is_exit_3_and_allocates_nothing() {
             &mut conn,
             "SELECT count(*) AS n FROM nodes WHERE state <> 'ready'"
         ),
-        0
+        1
     );
     assert_eq!(
         count(
             &mut conn,
             "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
         ),
+        1
+    );
+}
+
+/// Exit 8, not 3, when retrying cannot help: more nodes than the pool has in any state, or a pool that
+/// does not exist (a typo). The original's text comes first; why follows in parentheses.
+#[test]
+fn a_request_that_can_never_be_satisfied_is_exit_8_and_says_why() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    db.seed("x", 1, "x86");
+    db.ok(&["maintenance", "a1", "--reason", "fan"]);
+    let err = db.fails(&["allocate", "job-1", "3", "default"], 8);
+    assert!(
+        err.contains("Not enough available nodes found. Found 1, requested 3 (only 2 nodes in pool default, in any state)"),
+        "{err}"
+    );
+    // Two match when the maintenance node is counted: not now, but possibly later.
+    let err = db.fails(&["allocate", "job-1", "2", "default"], 3);
+    assert!(err.contains("Found 1, requested 2"), "{err}");
+    let err = db.fails(&["allocate", "job-1", "1", "ppc64le"], 8);
+    assert!(
+        err.contains("Found 0, requested 1 (there is no pool \"ppc64le\"; pools: default, x86)"),
+        "{err}"
+    );
+    assert_eq!(
+        count(
+            &mut db.conn(),
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
         0
     );
-    let err = db.fails(&["allocate", "job-1", "1", "nosuchpool"], 3);
-    assert!(err.contains("Found 0, requested 1"), "{err}");
 }
 
 #[test]

@@ -36,10 +36,12 @@ enum Op {
         pool: &'static str,
         cpus: Option<&'static str>,
     },
+    /// `allocate OWNER COUNT [POOL] [--min-cpus N]`: no pool is any pool.
     Allocate {
         owner: &'static str,
         count: usize,
-        pool: &'static str,
+        pool: Option<&'static str>,
+        min_cpus: Option<u32>,
     },
     /// `release OWNER`; with `dirty`, under a config whose `release_state` is `dirty`.
     Release {
@@ -124,6 +126,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     let pool = || prop::sample::select(POOLS);
     let owner = || prop::sample::select(OWNERS);
     let cpus = || prop::option::of(prop::sample::select(&CPUS[..3]));
+    let min_cpus = || prop::option::of(prop::sample::select(&[1u32, 8, 12, 16][..]));
     let focus = || {
         prop_oneof![
             2 => Just(Focus::Clean),
@@ -139,8 +142,8 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     let count = prop_oneof![3 => Just(1usize), 2 => Just(2), 1 => Just(3)];
     let op = prop_oneof![
         2 => (name(), pool(), cpus()).prop_map(|(name, pool, cpus)| Op::Add { name, pool, cpus }),
-        5 => (owner(), count, pool())
-            .prop_map(|(owner, count, pool)| Op::Allocate { owner, count, pool }),
+        5 => (owner(), count, prop::option::of(pool()), min_cpus())
+            .prop_map(|(owner, count, pool, min_cpus)| Op::Allocate { owner, count, pool, min_cpus }),
         1 => (owner(), any::<bool>()).prop_map(|(owner, dirty)| Op::Release { owner, dirty }),
         1 => (owner(), name(), any::<bool>())
             .prop_map(|(owner, name, dirty)| Op::ReleaseNode { owner, name, dirty }),
@@ -332,7 +335,8 @@ impl Model {
                 Op::Allocate {
                     owner,
                     count: 1 + k % in_pool.max(1),
-                    pool,
+                    pool: Some(pool),
+                    min_cpus: None,
                 }
             }
             Focus::Retry => {
@@ -344,7 +348,8 @@ impl Model {
                 Op::Allocate {
                     owner,
                     count: held.len().max(1),
-                    pool,
+                    pool: Some(pool),
+                    min_cpus: None,
                 }
             }
         }
@@ -371,19 +376,41 @@ impl Model {
                 self.event("add", 1);
                 Expect::code(0)
             }
-            Op::Allocate { owner, count, pool } => {
+            Op::Allocate {
+                owner,
+                count,
+                pool,
+                min_cpus,
+            } => {
                 let held = self.held_by(owner);
                 if !held.is_empty() {
-                    // A retry with the same count and pool gets what the owner holds; nothing changes.
-                    let same_pool = held.iter().all(|name| self.nodes[name].pool == pool);
+                    // A retry with the same count (and pool, if one is named) gets what the owner holds.
+                    let same_pool = held
+                        .iter()
+                        .all(|name| pool.is_none_or(|p| self.nodes[name].pool == p));
                     if held.len() == count && same_pool {
                         return Expect::listing(held);
                     }
                     return Expect::code(6);
                 }
-                let ready = self.names_where(|n| n.state == State::Ready && n.pool == pool);
+                let matches = |n: &ModelNode| {
+                    pool.is_none_or(|p| n.pool == p)
+                        && min_cpus.is_none_or(|min| {
+                            n.cpus
+                                .and_then(|c| c.parse::<u32>().ok())
+                                .is_some_and(|c| c >= min)
+                        })
+                };
+                let ready = self.names_where(|n| n.state == State::Ready && matches(n));
                 if ready.len() < count {
-                    return Expect::code(3);
+                    // Never (exit 8): no node in the named pool, or too few match in any state.
+                    let pool_exists = pool.is_none_or(|p| self.nodes.values().any(|n| n.pool == p));
+                    let matching = self.names_where(matches).len();
+                    return Expect::code(if !pool_exists || matching < count {
+                        8
+                    } else {
+                        3
+                    });
                 }
                 let taken = ready[..count].to_vec();
                 for name in &taken {
@@ -650,11 +677,19 @@ fn command(op: &Op, dirty: &str, hw: u32) -> Option<Vec<String>> {
             }
             line
         }
-        Op::Allocate { owner, count, pool } => {
+        Op::Allocate {
+            owner,
+            count,
+            pool,
+            min_cpus,
+        } => {
             let count = count.to_string();
             let mut line = args(false, &["allocate", owner, &count, "-o", "json"]);
-            // The default pool is left out, as a job would.
-            line.extend((pool != "default").then(|| pool.to_owned()));
+            // No pool is any pool, as a job would leave it out.
+            line.extend(pool.map(str::to_owned));
+            if let Some(min) = min_cpus {
+                line.extend(["--min-cpus".to_owned(), min.to_string()]);
+            }
             line
         }
         Op::Release { owner, dirty } => args(dirty, &["release", owner, "-o", "json"]),

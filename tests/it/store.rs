@@ -84,7 +84,12 @@ fn insert_find_list_update_set_state_and_delete() {
         "b"
     );
     assert!(nodes::find(conn, "zzz", false).unwrap().is_none());
-    assert_eq!(nodes::list(conn, Some("q"), None).unwrap().len(), 1);
+    assert_eq!(
+        nodes::list(conn, &json!({"pool": "q"}), None)
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(nodes::name_taken(conn, "b").unwrap());
     assert!(nodes::shared_hardware(conn).unwrap().is_none());
 
@@ -143,19 +148,22 @@ fn allocate_held_by_count_renew_release_and_reap() {
         .unwrap();
     }
     assert!(
-        nodes::allocate(conn, "job", "p", 4, 60.0)
+        nodes::allocate(conn, "job", &json!({"pool": "p"}), 4, 60.0)
             .unwrap()
             .is_empty()
     );
-    assert_eq!(nodes::count_lockable(conn, "p", 4).unwrap(), 3);
-    let got = nodes::allocate(conn, "job", "p", 2, 60.0).unwrap();
+    assert_eq!(
+        nodes::count_lockable(conn, &json!({"pool": "p"}), 4).unwrap(),
+        3
+    );
+    let got = nodes::allocate(conn, "job", &json!({"pool": "p"}), 2, 60.0).unwrap();
     assert_eq!(
         got.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
         ["n0", "n1"]
     );
     assert!(got.iter().all(|n| n.state == NodeState::Allocated));
     assert!(
-        nodes::allocate(conn, "job", "p", 1, 60.0)
+        nodes::allocate(conn, "job", &json!({"pool": "p"}), 1, 60.0)
             .unwrap()
             .is_empty(),
         "an owner that holds nodes gets none"
@@ -170,7 +178,7 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .iter()
             .all(|r| r.state == NodeState::Dirty && r.owner == "job")
     );
-    nodes::allocate(conn, "other", "p", 1, 60.0).unwrap();
+    nodes::allocate(conn, "other", &json!({}), 1, 60.0).unwrap();
     let released = nodes::release(conn, "other", None, NodeState::Ready).unwrap();
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].name, "n2");

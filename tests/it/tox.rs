@@ -62,7 +62,10 @@ fn require_python3() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(found, "python3 not found: the DevStack hook drop-in needs it (scripts/test installs it)");
+    assert!(
+        found,
+        "python3 not found: the DevStack hook drop-in needs it (scripts/test installs it)"
+    );
 }
 
 fn read(path: &Path) -> String {

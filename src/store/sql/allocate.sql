@@ -1,14 +1,18 @@
--- Allocate $3 ready nodes of pool $2 to owner $1 for a lease of $4 seconds: all or nothing, one statement.
--- The candidates are locked FOR UPDATE SKIP LOCKED, so concurrent allocators never wait for each other and
--- never lock the same row; the UPDATE only happens when all $3 were locked; its events rows are written
--- by the same statement. An owner that already holds nodes gets none here (the caller handles retries).
+-- Allocate $3 ready nodes matching the request $2 (JSON: its pool, and hardware filters for
+-- node_matches, see the migration 2026-12-01-000003; {} is any node of any pool) to owner $1 for a lease
+-- of $4 seconds: all or nothing, one statement. A request without filters never calls node_matches:
+-- `$2 - 'pool' = '{}'` is folded to true when the statement is planned with its parameters. The candidates are locked FOR UPDATE SKIP LOCKED,
+-- so concurrent allocators never wait for each other and never lock the same row; the UPDATE only happens
+-- when all $3 were locked; its events rows are written by the same statement. An owner that already holds
+-- nodes gets none here (the caller handles retries).
 WITH candidates AS MATERIALIZED (
     SELECT id
     FROM nodes
     WHERE state = 'ready'
-      AND pool = $2
+      AND ($2->>'pool' IS NULL OR pool = ($2->>'pool'))
+      AND (($2 - 'pool') = '{}' OR node_matches(driver, properties, ironic_fields, id, name, $2))
       AND NOT EXISTS (SELECT 1 FROM nodes AS held WHERE held.owner = $1)
-    ORDER BY id + 0  -- served only by the index nodes_ready_by_pool (see the migration)
+    ORDER BY id + 0  -- served only by nodes_ready_by_pool or nodes_ready_by_id (see the migrations)
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), granted AS (

@@ -1,0 +1,49 @@
+-- Hardware matching (allocate and status filters, with Ironic's semantics). One copy of the rule: the
+-- function below, which allocate.sql, count_lockable.sql, matching.sql and status call. The pool is tested
+-- by the callers themselves (`pool = f->>'pool'`), where the planner sees it and uses nodes_ready_by_pool.
+--
+-- `f` is the request as JSON, built by molteniron from validated flags (never SQL text):
+--   pool (text), arch (text), min_cpus / min_memory_mb / min_disk_gb (numbers), driver (text),
+--   resource_class (text), traits (array of text: all required), properties (object: each key equals),
+--   nodes (array of names and ids, as text: Ironic's candidate_nodes).
+-- Numbers compare as numbers (a property stored as text never satisfies a minimum), text as text.
+CREATE FUNCTION node_matches(p_driver text, p_properties jsonb, p_ironic jsonb, p_id bigint,
+                             p_name text, f jsonb)
+RETURNS boolean
+-- PL/pgSQL, so the planner never inlines it. Inlined, its tests look very selective to the planner (jsonb
+-- containment is estimated at 0.1 %), and it would trade allocate's ordered walk of a ready-nodes index,
+-- which stops at the first COUNT matches, for reading every ready node and sorting. The price, a call per
+-- ready node the walk reads, is paid only by requests with hardware filters: the callers skip the call
+-- when the request has none (see allocate.sql).
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    RETURN coalesce(
+           (f->>'arch' IS NULL OR (p_properties->>'cpu_arch') = (f->>'arch'))
+       -- jsonb orders a number against a number numerically; jsonb_typeof keeps strings, booleans, arrays
+       -- and objects (which jsonb orders apart from numbers) from satisfying a minimum
+       AND (f->'min_cpus' IS NULL
+            OR (jsonb_typeof(p_properties->'cpus') = 'number'
+                AND (p_properties->'cpus') >= (f->'min_cpus')))
+       AND (f->'min_memory_mb' IS NULL
+            OR (jsonb_typeof(p_properties->'memory_mb') = 'number'
+                AND (p_properties->'memory_mb') >= (f->'min_memory_mb')))
+       AND (f->'min_disk_gb' IS NULL
+            OR (jsonb_typeof(p_properties->'local_gb') = 'number'
+                AND (p_properties->'local_gb') >= (f->'min_disk_gb')))
+       AND (f->>'driver' IS NULL OR p_driver = (f->>'driver'))
+       AND (f->>'resource_class' IS NULL OR (p_ironic->>'resource_class') = (f->>'resource_class'))
+       AND (f->'traits' IS NULL OR coalesce(p_ironic->'traits', '[]') @> (f->'traits'))
+       AND (f->'properties' IS NULL OR p_properties @> (f->'properties'))
+       -- names and ids as text: a node name is never all digits, so "7" can only be id 7
+       AND (f->'nodes' IS NULL OR (f->'nodes') ? p_name OR (f->'nodes') ? p_id::text),
+       false);
+END
+$$;
+
+COMMENT ON FUNCTION node_matches(text, jsonb, jsonb, bigint, text, jsonb) IS
+    'molteniron: whether a node matches the hardware filters of a request (see the migration 2026-12-01-000003)';
+
+-- Any pool (allocate without POOL, as the original MoltenIron did): the lowest-id ready nodes of every
+-- pool, in id order, by the same `id + 0` key as nodes_ready_by_pool (see the first migration for why).
+CREATE INDEX nodes_ready_by_id ON nodes ((id + 0)) WHERE state = 'ready';
