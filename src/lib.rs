@@ -13,6 +13,7 @@ pub mod fields;
 pub mod inventory;
 pub mod output;
 pub mod schema;
+pub mod secret;
 pub mod store;
 
 use cli::Cli;
