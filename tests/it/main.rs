@@ -21,6 +21,7 @@ mod legacy;
 mod model;
 mod plan;
 mod roles;
+mod secrets;
 
 mod support;
 mod tls;
