@@ -224,14 +224,18 @@ pub fn apply_all(
     Ok(())
 }
 
-/// Splits a `key=value` argument.
+/// Splits a `key=value` argument. A malformed one is not echoed: it may be a secret with a typo.
 pub fn split_pair(pair: &str) -> Result<(String, Value), String> {
-    match pair.split_once('=') {
+    let problem = match pair.split_once('=') {
         Some((key, value)) if !key.is_empty() => {
-            Ok((key.to_owned(), Value::String(value.to_owned())))
+            return Ok((key.to_owned(), Value::String(value.to_owned())));
         }
-        _ => Err(format!("expected key=value, got {pair:?}")),
-    }
+        Some(_) => "an empty key",
+        None => "no '='",
+    };
+    Err(format!(
+        "expected key=value, got {problem} (the argument is not echoed: it may hold a secret)"
+    ))
 }
 
 fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
