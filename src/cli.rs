@@ -99,7 +99,7 @@ pub enum Command {
     ///
     /// PREFIX_admin may migrate and change the inventory. PREFIX_job may allocate, release, renew, reap,
     /// get-field, status and history, and cannot add, change or remove nodes. PREFIX_readonly may read the
-    /// pool with psql without BMC credentials (the view nodes_public masks passwords) and run history. The
+    /// pool with psql without BMC credentials (the view nodes_public masks secrets) and run history. The
     /// roles cannot log in: GRANT them to login roles. Without --apply nothing connects to the database.
     Roles {
         /// Name the roles PREFIX_admin, PREFIX_job and PREFIX_readonly (lower-case letters, digits, _).
@@ -200,7 +200,8 @@ pub enum Command {
 
     /// Change one inventory field of a node (legacy: set_field ID KEY VALUE TYPE).
     ///
-    /// A password change is recorded in the history without its value. State and owner cannot be set.
+    /// A change to a secret (password, key, token, ...) is recorded in the history without its value.
+    /// State and owner cannot be set.
     #[command(name = "set-field", alias = "set_field")]
     SetField {
         /// Node id or name.
@@ -378,7 +379,7 @@ pub struct StatusArgs {
     /// Add credential and hardware columns.
     #[arg(long)]
     pub baremetal: bool,
-    /// Show BMC passwords instead of masking them.
+    /// Show BMC passwords and other secrets instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
     /// Legacy spelling of -o (human or csv).
