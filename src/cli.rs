@@ -94,7 +94,7 @@ pub enum Command {
     ///
     /// PREFIX_admin may migrate and change the inventory. PREFIX_job may allocate, release, renew, reap,
     /// get-field, status and history, and cannot add, change or remove nodes. PREFIX_readonly may read the
-    /// pool with psql without BMC credentials (the view nodes_public masks passwords) and run history. The
+    /// pool with psql without BMC credentials (the view nodes_public masks secrets) and run history. The
     /// roles cannot log in: GRANT them to login roles. Without --apply nothing connects to the database.
     Roles(admin::RolesArgs),
 
@@ -145,7 +145,8 @@ pub enum Command {
 
     /// Change one inventory field of a node (legacy: set_field ID KEY VALUE TYPE).
     ///
-    /// A password change is recorded in the history without its value. State and owner cannot be set.
+    /// A change to a secret (password, key, token, ...) is recorded in the history without its value.
+    /// State and owner cannot be set.
     #[command(name = "set-field", alias = "set_field")]
     SetField(inventory::SetFieldArgs),
 

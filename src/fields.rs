@@ -188,43 +188,16 @@ impl Field {
     }
 }
 
-/// Whether a key holds a credential: any key containing "password", in any case.
-pub fn is_secret_key(key: &str) -> bool {
-    key.to_ascii_lowercase().contains("password")
-}
-
-/// Whether a JSON value holds a credential anywhere inside it (a key as [`is_secret_key`] says).
-pub fn contains_secret(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| is_secret_key(k) || contains_secret(v)),
-        Value::Array(items) => items.iter().any(contains_secret),
-        _ => false,
-    }
-}
-
-/// Replaces the value of every credential key inside `value`, at any depth, with `mask`.
-pub fn mask_secrets(value: &mut Value, mask: &str) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map.iter_mut() {
-                if is_secret_key(key) {
-                    *inner = Value::from(mask);
-                } else {
-                    mask_secrets(inner, mask);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_secrets(v, mask)),
-        _ => {}
-    }
-}
+/// Which keys name a secret, and masking them: one rule for the whole crate, kept in [`crate::secret`].
+pub use crate::secret::{contains_secret, is_secret_key, mask_secrets};
 
 /// Whether a bare legacy key names a BMC setting, which belongs in driver_info rather than properties:
-/// credentials, addresses and the driver-prefixed keys Ironic's drivers use.
+/// passwords, addresses and the driver-prefixed keys Ironic's drivers use.
 pub fn is_driver_info_key(key: &str) -> bool {
-    is_secret_key(key)
+    // Where a bare name goes is not the masking rule (values are masked in driver_info and properties
+    // alike): a name containing "password" goes to driver_info, as documented, and no other secret
+    // moves a name there, so `get-field`/`set-field` of an existing properties key keep finding it.
+    key.to_ascii_lowercase().contains("password")
         || key.ends_with("_username")
         || key.ends_with("_address")
         || ["ipmi_", "redfish_", "deploy_"]
@@ -263,17 +236,22 @@ pub fn apply_all(
 /// Splits a `key=value` argument at its first `=`. One pair of double quotes around the whole value is
 /// removed (`ipmi_user="user"` gives `user`): the original MoltenIron's own examples write values so, and
 /// the shell leaves those quotes in. Any other quote is part of the value and is validated as given.
+/// A malformed argument is not echoed: it may be a secret with a typo.
 pub fn split_pair(pair: &str) -> Result<(String, Value), String> {
-    match pair.split_once('=') {
+    let problem = match pair.split_once('=') {
         Some((key, value)) if !key.is_empty() => {
             let value = value
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(value);
-            Ok((key.to_owned(), Value::String(value.to_owned())))
+            return Ok((key.to_owned(), Value::String(value.to_owned())));
         }
-        _ => Err(format!("expected key=value, got {pair:?}")),
-    }
+        Some(_) => "an empty key",
+        None => "no '='",
+    };
+    Err(format!(
+        "expected key=value, got {problem} (the argument is not echoed: it may hold a secret)"
+    ))
 }
 
 fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {

@@ -407,7 +407,10 @@ impl Strict {
     fn into_object<E: de::Error>(self) -> Result<Map<String, Value>, E> {
         match self.0 {
             Value::Object(map) => Ok(map),
-            other => Err(E::custom(format!("expected a mapping, found {other}"))),
+            other => Err(E::custom(format!(
+                "expected a mapping, found {}",
+                kind(&other)
+            ))),
         }
     }
 
@@ -417,8 +420,23 @@ impl Strict {
                 .into_iter()
                 .map(|item| Strict(item).into_object())
                 .collect(),
-            other => Err(E::custom(format!("expected a list, found {other}"))),
+            other => Err(E::custom(format!(
+                "expected a list, found {}",
+                kind(&other)
+            ))),
         }
+    }
+}
+
+/// What a value is, for errors that must not show the value itself (it may hold a secret).
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -429,6 +447,8 @@ impl<'de> Deserialize<'de> for Strict {
 }
 
 struct StrictVisitor;
+
+const TOO_LARGE: &str = "a number is too large (more than 64 bits; quote it to keep it as text)";
 
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -449,12 +469,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::from(v))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        Err(E::custom(format!("the number {v} is too large")))
+    // The number is not echoed: it may be a secret (a numeric password, an IPMI K_g).
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Value, E> {
+        Err(E::custom(TOO_LARGE))
     }
 
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        Err(E::custom(format!("the number {v} is too large")))
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Value, E> {
+        Err(E::custom(TOO_LARGE))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {

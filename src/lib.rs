@@ -10,7 +10,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | 0 | `error` (exit codes, failures, what a database error means) |
-//! | 1 | `domain` (node states, event actions, shared value helpers), `schema` |
+//! | 1 | `domain` (node states, event actions, shared value helpers), `secret` (which keys are secrets), `schema` |
 //! | 2 | `config`, `inventory` (nodes.yaml and validation) |
 //! | 3 | `db` (connect, migrate) |
 //! | 4 | `store` (all SQL) |
@@ -31,6 +31,7 @@ pub mod inventory;
 pub mod output;
 pub mod pool;
 pub mod schema;
+pub mod secret;
 pub mod store;
 
 use cli::Cli;

@@ -82,8 +82,8 @@ fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
     }
 }
 
-/// A node as JSON: the stable shape every command uses. Credentials (any key containing "password", at
-/// any depth) are masked unless `show_secrets`.
+/// A node as JSON: the stable shape every command uses. Secrets (every key that
+/// [`crate::secret::is_secret_key`] names, at any depth) are masked unless `show_secrets`.
 pub fn node_json(node: &Node, show_secrets: bool) -> Value {
     let (mut driver_info, mut properties, mut ironic_fields) = (
         node.driver_info.clone(),

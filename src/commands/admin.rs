@@ -63,7 +63,7 @@ pub struct StatusArgs {
     /// Add credential and hardware columns.
     #[arg(long)]
     pub baremetal: bool,
-    /// Show BMC passwords instead of masking them.
+    /// Show BMC passwords and other secrets instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
     /// Legacy spelling of -o (human or csv).

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("domain", 1),
+    ("secret", 1),
     ("schema", 1),
     ("config", 2),
     ("inventory", 2),

@@ -23,6 +23,7 @@ mod legacy;
 mod model;
 mod plan;
 mod roles;
+mod secrets;
 mod store;
 
 mod support;

@@ -26,7 +26,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static SWEEP: Once = Once::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Admin,
     Job,
     Readonly,
@@ -50,7 +50,7 @@ impl Who {
 /// The three group roles under a prefix of their own and (once applied) a login role in each group;
 /// every one of them is dropped, with its privileges and objects in `dbs`, when the test ends, passing
 /// or not.
-struct Roles<'a> {
+pub(crate) struct Roles<'a> {
     dbs: Vec<&'a TestDb>,
     prefix: String,
 }
@@ -68,7 +68,7 @@ impl<'a> Roles<'a> {
     }
 
     /// `roles --apply` on `db`, then a login role in each group.
-    fn apply(db: &'a TestDb) -> Roles<'a> {
+    pub(crate) fn apply(db: &'a TestDb) -> Roles<'a> {
         let roles = Roles::new(vec![db]);
         let out = db.ok(&["roles", "--apply", "--prefix", &roles.prefix]);
         assert!(out.is_empty(), "--apply prints nothing on stdout: {out}");
@@ -121,7 +121,7 @@ impl<'a> Roles<'a> {
         }
     }
 
-    fn conn(&self, who: Who) -> PgConnection {
+    pub(crate) fn conn(&self, who: Who) -> PgConnection {
         PgConnection::establish(&self.url(who)).unwrap()
     }
 
@@ -198,7 +198,7 @@ fn sweep_stale_roles() {
 }
 
 /// The rows of a query returning one text column `t`.
-fn texts(conn: &mut PgConnection, sql: &str) -> QueryResult<Vec<String>> {
+pub(crate) fn texts(conn: &mut PgConnection, sql: &str) -> QueryResult<Vec<String>> {
     #[derive(QueryableByName)]
     struct T {
         #[diesel(sql_type = Text)]
