@@ -264,7 +264,7 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
                     let n = count(
                         &mut conn,
                         "SELECT count(pg_terminate_backend(pid)) AS n FROM (SELECT pid FROM pg_stat_activity \
-                         WHERE application_name = 'molteniron' ORDER BY random() LIMIT 1) AS s",
+                         WHERE application_name LIKE 'molteniron %' ORDER BY random() LIMIT 1) AS s",
                     );
                     figures.terminated.fetch_add(n as usize, Ordering::Relaxed);
                 }

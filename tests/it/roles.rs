@@ -817,7 +817,7 @@ fn concurrent_applies_to_one_cluster_all_succeed() {
     let names: Vec<String> = dbs.iter().map(|db| format!("'{}'", dbname(db))).collect();
     let waiting = format!(
         "SELECT count(*) AS n FROM pg_stat_activity
-         WHERE datname IN ({}) AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
+         WHERE datname IN ({}) AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
         names.join(", ")
     );
     let mut watcher = admin();
