@@ -160,7 +160,9 @@ fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<Str
         let next = match e.action.as_str() {
             "add" | "clean" | "maintenance_off" => (state("ready"), None),
             "allocate" => (state("allocated"), e.owner.clone()),
-            "release" | "reap" => (e.detail["state"].as_str().unwrap_or("?").to_owned(), None),
+            "release" | "force_release" | "reap" => {
+                (e.detail["state"].as_str().unwrap_or("?").to_owned(), None)
+            }
             "maintenance_on" => (state("maintenance"), None),
             _ => continue,
         };
