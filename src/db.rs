@@ -23,11 +23,17 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 
 /// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
-/// defaults): application name, connect timeout, and lock and statement timeouts as server options.
-/// Settings the user wrote themselves win (a user-supplied `options` replaces our timeouts).
+/// defaults): application name ([`application_name`]), connect timeout, and lock and statement timeouts
+/// as server options. Settings the user wrote themselves win: an `application_name` in the string or in
+/// `PGAPPNAME` replaces ours (it is only a fallback), a user-supplied `options` replaces our timeouts.
 pub fn conninfo(url: &str, config: &Config) -> String {
+    conninfo_named(url, config, application_name())
+}
+
+/// [`conninfo`] with `name` as the fallback application name.
+fn conninfo_named(url: &str, config: &Config, name: &str) -> String {
     let millis = |d: std::time::Duration| d.as_millis().max(1);
-    let mut params = vec![("fallback_application_name", "molteniron".to_owned())];
+    let mut params = vec![("fallback_application_name", name.to_owned())];
     if !url.contains("connect_timeout") {
         params.push((
             "connect_timeout",
@@ -47,18 +53,67 @@ pub fn conninfo(url: &str, config: &Config) -> String {
     for (key, value) in params {
         if is_uri {
             out.push(if out.contains('?') { '&' } else { '?' });
-            out.push_str(&format!(
-                "{key}={}",
-                value.replace(' ', "%20").replace('=', "%3D")
-            ));
+            out.push_str(&format!("{key}={}", percent_encoded(&value)));
         } else {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(&format!("{key}='{value}'"));
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            out.push_str(&format!("{key}='{quoted}'"));
         }
     }
     out
+}
+
+/// `text` for a URI query value: every byte but RFC 3986's unreserved characters percent-encoded (an
+/// `@` left as is would end libpq's search for the user name in the query).
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The application name molteniron's sessions carry unless the user set one: `molteniron USER@HOST`,
+/// the invoking OS user and host. The database keeps it with each event it writes (the `actor` column's
+/// default, see the migration `event_actor`) and shows it in `pg_stat_activity`. Worked out once per
+/// process.
+pub fn application_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        // USER and LOGNAME first: reading them costs nothing, where the password database may be a
+        // network lookup.
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .or_else(|| whoami::username().ok())
+            .unwrap_or_else(|| "?".to_owned());
+        let host = whoami::hostname().unwrap_or_else(|_| "?".to_owned());
+        application_name_for(&user, &host)
+    })
+}
+
+/// PostgreSQL's bound on an application name: NAMEDATALEN - 1 bytes.
+const APPLICATION_NAME_MAX: usize = 63;
+
+/// `molteniron USER@HOST` as the server will keep it: printable ASCII only (the server would rewrite
+/// anything else), at most [`APPLICATION_NAME_MAX`] bytes (`pg_stat_activity` keeps no more).
+fn application_name_for(user: &str, host: &str) -> String {
+    format!("molteniron {user}@{host}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(APPLICATION_NAME_MAX)
+        .collect()
 }
 
 /// Opens a connection. A server that cannot be reached or refuses the login is [`Failure::Unreachable`]
@@ -168,6 +223,11 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
 mod tests {
     use super::*;
 
+    /// [`conninfo`] as it is with the application name `molteniron`.
+    fn conninfo(url: &str, config: &Config) -> String {
+        conninfo_named(url, config, "molteniron")
+    }
+
     #[test]
     fn conninfo_adds_settings_in_either_form_and_keeps_the_users() {
         let config = Config::default();
@@ -194,5 +254,43 @@ mod tests {
             ),
             "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy&fallback_application_name=molteniron"
         );
+    }
+
+    #[test]
+    fn the_application_name_is_quoted_or_encoded_for_either_form() {
+        let config = Config::default();
+        let name = application_name_for("o'k\\", "h");
+        assert_eq!(name, "molteniron o'k\\@h");
+        let keywords = conninfo_named("", &config, &name);
+        assert!(
+            keywords.starts_with("fallback_application_name='molteniron o\\'k\\\\@h' "),
+            "{keywords}"
+        );
+        let uri = conninfo_named("postgres://h", &config, &name);
+        assert!(
+            uri.starts_with("postgres://h?fallback_application_name=molteniron%20o%27k%5C%40h&"),
+            "{uri}"
+        );
+    }
+
+    #[test]
+    fn the_application_name_is_printable_ascii_within_63_bytes() {
+        assert_eq!(
+            application_name_for("ci", "build-7.example.org"),
+            "molteniron ci@build-7.example.org"
+        );
+        assert_eq!(
+            application_name_for("j\u{f6}rg", "h\tx"),
+            "molteniron j?rg@h?x"
+        );
+        let long = application_name_for("u", &"h".repeat(100));
+        assert_eq!(long.len(), 63);
+        assert!(long.starts_with("molteniron u@hhh"), "{long}");
+        let name = application_name();
+        assert!(
+            name.starts_with("molteniron ") && name.contains('@'),
+            "{name}"
+        );
+        assert!(name.len() <= 63, "{name}");
     }
 }

@@ -96,7 +96,8 @@ text_enum! {
 }
 
 text_enum! {
-    /// What an events row records. Every state change and every inventory edit writes exactly one.
+    /// What an events row records. Every state change and every inventory edit writes exactly one, and the
+    /// database fills in who made it (the `actor` column's default).
     EventAction {
         /// A node was added (add, import, the legacy add forms).
         Add = "add",
@@ -104,8 +105,11 @@ text_enum! {
         Update = "update",
         /// A node was checked out (allocate).
         Allocate = "allocate",
-        /// A node was given back (release, or `maintenance --force` on an allocated node).
+        /// A node was given back by its owner (release).
         Release = "release",
+        /// An operator took an allocated node from its owner (`maintenance --force`); the detail names the
+        /// previous owner.
+        ForceRelease = "force_release",
         /// A lease was extended (renew).
         Renew = "renew",
         /// An expired (or `--max-age`) allocation was ended by reap.

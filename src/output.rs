@@ -451,12 +451,12 @@ pub fn field_values(field: &str, values: &[(&Node, Option<Value>)], format: Form
     }
 }
 
-/// `history`: the events, oldest first.
+/// `history`: the events, oldest first, each with who made it (`actor`, empty or null when unknown).
 pub fn events(events: &[Event], format: Format) -> Result<()> {
     if format == Format::Json {
         let list = events.iter().map(|e| {
             json!({"id": e.id, "at": e.at, "node_id": e.node_id, "node_name": e.node_name, "owner": e.owner,
-                   "action": e.action, "detail": e.detail})
+                   "actor": e.actor, "action": e.action, "detail": e.detail})
         });
         return json(&Value::Array(list.collect()));
     }
@@ -477,6 +477,7 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
                 e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 e.node_name.clone(),
                 e.owner.clone().unwrap_or_default(),
+                e.actor.clone().unwrap_or_default(),
                 e.action.to_string(),
                 detail,
             ]
@@ -484,7 +485,9 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
         .collect();
     rows(
         format,
-        &["id", "at (UTC)", "node", "owner", "action", "detail"],
+        &[
+            "id", "at (UTC)", "node", "owner", "actor", "action", "detail",
+        ],
         table,
     )
 }

@@ -9,6 +9,7 @@ diesel::table! {
         owner -> Nullable<Text>,
         action -> Text,
         detail -> Jsonb,
+        actor -> Nullable<Text>,
     }
 }
 

@@ -202,7 +202,8 @@ impl MaintenanceArgs {
                         ))
                         .into());
                     }
-                    nodes::release(conn, owner, Some(node.id), release_state)?;
+                    // Recorded as the operator's force_release, not as a release by the owner.
+                    nodes::force_release(conn, &node, release_state)?;
                 }
                 let detail = json!({"reason": reason});
                 Ok::<_, anyhow::Error>(nodes::set_state(

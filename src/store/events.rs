@@ -1,6 +1,8 @@
 //! The `events` table: an append-only log with one row per state change and inventory edit, kept after
 //! its node is removed. The hot statements write their own rows (see `nodes`); everything else calls
-//! [`record`] in the transaction that made the change.
+//! [`record`] in the transaction that made the change. Nobody passes the actor: the column's default
+//! computes it in the database from the session (its role and application name), so the hot statements
+//! carry no extra bind and a role that may insert only the other columns cannot choose it.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::data_types::PgInterval;
@@ -23,6 +25,9 @@ pub struct Event {
     pub owner: Option<String>,
     pub action: EventAction,
     pub detail: Value,
+    /// Who made the change: the database role, then the client (`USER@HOST` for molteniron, else the
+    /// session's application name). `None` for events written before it was recorded.
+    pub actor: Option<String>,
 }
 
 /// Which events `history` lists.

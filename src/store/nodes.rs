@@ -272,6 +272,41 @@ pub fn release(
     .load(conn)
 }
 
+/// Takes the allocated `node` (locked by the caller's transaction) from its owner into `state` for an
+/// operator, writing a `force_release` event that names the previous owner (`maintenance --force`).
+/// Returns the node as it is now, or `None` (and writes nothing) when it is not allocated.
+pub fn force_release(
+    conn: &mut PgConnection,
+    node: &Node,
+    state: NodeState,
+) -> QueryResult<Option<Node>> {
+    let Some(owner) = &node.owner else {
+        return Ok(None);
+    };
+    let released = diesel::update(nodes::table.find(node.id).filter(nodes::owner.eq(owner)))
+        .set((
+            nodes::state.eq(state),
+            nodes::owner.eq(None::<String>),
+            nodes::allocated_at.eq(None::<DateTime<Utc>>),
+            nodes::lease_expires_at.eq(None::<DateTime<Utc>>),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Node::as_returning())
+        .get_result(conn)
+        .optional()?;
+    if let Some(released) = &released {
+        let detail = serde_json::json!({"previous_owner": owner, "state": state.as_str()});
+        events::record(
+            conn,
+            released,
+            Some(owner),
+            EventAction::ForceRelease,
+            detail,
+        )?;
+    }
+    Ok(released)
+}
+
 /// Moves the lease of every node `owner` holds to now + `lease_secs`, writing one event each.
 pub fn renew(conn: &mut PgConnection, owner: &str, lease_secs: f64) -> QueryResult<Vec<Node>> {
     Statement(Renew { owner, lease_secs }).load(conn)

@@ -160,7 +160,9 @@ fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<Str
         let next = match e.action.as_str() {
             "add" | "clean" | "maintenance_off" => (state("ready"), None),
             "allocate" => (state("allocated"), e.owner.clone()),
-            "release" | "reap" => (e.detail["state"].as_str().unwrap_or("?").to_owned(), None),
+            "release" | "force_release" | "reap" => {
+                (e.detail["state"].as_str().unwrap_or("?").to_owned(), None)
+            }
             "maintenance_on" => (state("maintenance"), None),
             _ => continue,
         };
@@ -264,7 +266,7 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
                     let n = count(
                         &mut conn,
                         "SELECT count(pg_terminate_backend(pid)) AS n FROM (SELECT pid FROM pg_stat_activity \
-                         WHERE application_name = 'molteniron' ORDER BY random() LIMIT 1) AS s",
+                         WHERE application_name LIKE 'molteniron %' ORDER BY random() LIMIT 1) AS s",
                     );
                     figures.terminated.fetch_add(n as usize, Ordering::Relaxed);
                 }

@@ -51,7 +51,7 @@ pub fn assert_events_never_double_allocate(conn: &mut PgConnection) -> usize {
                 }
                 allocations += 1;
             }
-            "release" | "reap" => {
+            "release" | "force_release" | "reap" => {
                 let was = holder.remove(&e.node_id);
                 assert_eq!(
                     was.as_deref(),
@@ -94,7 +94,7 @@ pub fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
         let blocked = count(
             &mut watcher,
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-             AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
+             AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
         );
         if blocked >= n {
             return;

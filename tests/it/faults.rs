@@ -79,7 +79,7 @@ fn terminate_blocked_session(db: &TestDb) {
         let killed = count(
             &mut admin,
             "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
+             WHERE datname = current_database() AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
         );
         if killed > 0 {
             return;

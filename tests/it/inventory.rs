@@ -908,6 +908,7 @@ fn history_filters_and_json_shape() {
         "node_id",
         "node_name",
         "owner",
+        "actor",
         "action",
         "detail",
     ]
@@ -963,9 +964,10 @@ fn history_filters_and_json_shape() {
 
     let csv = db.ok(&["history", "--owner", "job-2", "-o", "csv"]);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "id,at (UTC),node,owner,action,detail");
+    assert_eq!(lines[0], "id,at (UTC),node,owner,actor,action,detail");
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[1].contains(",a1,job-2,allocate,"), "{csv}");
+    assert!(lines[1].contains(",a1,job-2,"), "{csv}");
+    assert!(lines[1].contains(",allocate,"), "{csv}");
 
     db.fails(&["history", "--limit", "0"], 2);
     db.fails(&["history", "--since", "yesterday-ish"], 2);

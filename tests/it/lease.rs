@@ -315,7 +315,7 @@ fn maintenance_refuses_allocated_nodes_unless_forced() {
     let mut conn = db.conn();
     let actions = count(
         &mut conn,
-        "SELECT count(*) AS n FROM events WHERE node_name = 'a0' AND action IN ('release', 'maintenance_on', 'maintenance_off')",
+        "SELECT count(*) AS n FROM events WHERE node_name = 'a0' AND action IN ('force_release', 'maintenance_on', 'maintenance_off')",
     );
     assert_eq!(actions, 3);
 }

@@ -13,6 +13,7 @@ mod database;
 mod devstack;
 mod exit_codes;
 mod faults;
+mod history;
 
 mod inventory;
 mod layers;

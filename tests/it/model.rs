@@ -492,9 +492,10 @@ impl Model {
                     if !force {
                         return Expect::code(6);
                     }
-                    // --force releases it first (recorded as a release), then takes it out of service.
+                    // --force takes it from its owner first (recorded as the operator's force_release,
+                    // not as a release), then takes it out of service.
                     self.give_back(name, given_back(dirty));
-                    self.event("release", 1);
+                    self.event("force_release", 1);
                 }
                 let node = self.nodes.get_mut(name).expect("the node just found");
                 node.state = State::Maintenance;

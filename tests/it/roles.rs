@@ -455,6 +455,19 @@ fn the_job_role_runs_jobs_and_cannot_change_the_inventory_or_the_history() {
         "{out} {err}"
     );
 
+    // Every event the job wrote names its login as the actor, which it cannot choose (below).
+    let login = roles.login(job);
+    assert_eq!(
+        count(
+            &mut db.conn(),
+            &format!(
+                "SELECT count(*) AS n FROM events WHERE owner IN ('j1', 'j2') \
+                 AND (actor IS NULL OR actor NOT LIKE '{login} %')"
+            )
+        ),
+        0
+    );
+
     // Nothing that changes the inventory or rewrites history.
     db.conn()
         .batch_execute("UPDATE nodes SET state = 'dirty' WHERE name = 'a3'")
@@ -523,6 +536,7 @@ fn the_job_role_runs_jobs_and_cannot_change_the_inventory_or_the_history() {
         "DELETE FROM events",
         "INSERT INTO events (id, node_id, node_name, action) VALUES (999, 1, 'a0', 'add')",
         "INSERT INTO events (at, node_id, node_name, action) VALUES ('2020-01-01', 1, 'a0', 'add')",
+        "INSERT INTO events (actor, node_id, node_name, action) VALUES ('someone else', 1, 'a0', 'add')",
     ] {
         refused(&mut as_job, sql);
     }
@@ -817,7 +831,7 @@ fn concurrent_applies_to_one_cluster_all_succeed() {
     let names: Vec<String> = dbs.iter().map(|db| format!("'{}'", dbname(db))).collect();
     let waiting = format!(
         "SELECT count(*) AS n FROM pg_stat_activity
-         WHERE datname IN ({}) AND application_name = 'molteniron' AND wait_event_type = 'Lock'",
+         WHERE datname IN ({}) AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
         names.join(", ")
     );
     let mut watcher = admin();
