@@ -22,5 +22,7 @@ mod model;
 mod plan;
 mod roles;
 
+mod socket;
+
 mod support;
 mod tls;
