@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 
 mod database;
+mod demo;
 
 mod devstack;
 mod faults;
