@@ -362,6 +362,7 @@ pub struct PrivateServer {
     pub port: u16,
 }
 
+/// Whether the tests run as root (then server programs run as `postgres`).
 pub fn is_root() -> bool {
     StdCommand::new("id")
         .arg("-u")
