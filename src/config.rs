@@ -2,7 +2,8 @@
 //!
 //! Precedence for the database: `--database-url`, `MOLTENIRON_DATABASE_URL`, `DATABASE_URL`, the config
 //! file's `database_url`, and finally an empty connection string, which makes libpq apply its own defaults
-//! (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass, the local socket) exactly as psql does.
+//! (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass) as psql does. With no host given anywhere,
+//! `db::conninfo` names the socket directories Debian's psql and the bundled libpq use.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

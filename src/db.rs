@@ -22,18 +22,39 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// `roles --apply` takes it too, so it never runs in the middle of a migration.
 pub const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 
+/// Where the server's Unix socket is looked for when no host is given anywhere, as a libpq host list
+/// (tried in turn, the next when a socket is missing or refuses): Debian's libpq default, which Debian's
+/// psql uses, then the bundled libpq's own compiled-in default.
+pub const DEFAULT_SOCKET_DIRS: &str = "/var/run/postgresql,/tmp";
+
 /// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
-/// defaults): application name ([`application_name`]), connect timeout, and lock and statement timeouts
-/// as server options. Settings the user wrote themselves win: an `application_name` in the string or in
-/// `PGAPPNAME` replaces ours (it is only a fallback), a user-supplied `options` replaces our timeouts.
+/// defaults): application name ([`application_name`]), connect timeout, lock and statement timeouts as
+/// server options, and [`DEFAULT_SOCKET_DIRS`] as the host when neither the string nor the environment
+/// names a server (see [`names_server`]). Settings the user wrote themselves win: an `application_name`
+/// in the string or in `PGAPPNAME` replaces ours (it is only a fallback), a user-supplied `options`
+/// replaces our timeouts.
 pub fn conninfo(url: &str, config: &Config) -> String {
-    conninfo_named(url, config, application_name())
+    conninfo_in(
+        url,
+        config,
+        &|name| std::env::var(name).ok(),
+        application_name(),
+    )
 }
 
-/// [`conninfo`] with `name` as the fallback application name.
-fn conninfo_named(url: &str, config: &Config, name: &str) -> String {
+/// [`conninfo`] with the environment given as a lookup (so tests need not change the process's) and
+/// `name` as the fallback application name.
+fn conninfo_in(
+    url: &str,
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> String {
     let millis = |d: std::time::Duration| d.as_millis().max(1);
     let mut params = vec![("fallback_application_name", name.to_owned())];
+    if !names_server(url, env) {
+        params.push(("host", DEFAULT_SOCKET_DIRS.to_owned()));
+    }
     if !url.contains("connect_timeout") {
         params.push((
             "connect_timeout",
@@ -114,6 +135,83 @@ fn application_name_for(user: &str, host: &str) -> String {
         })
         .take(APPLICATION_NAME_MAX)
         .collect()
+}
+
+/// Whether `url` or libpq's environment says where the server is: a non-empty `host`, `hostaddr` or
+/// `service` (a service file entry may name a host) in the keyword string, or a host in a URL's authority
+/// or query, or a non-empty `PGHOST`, `PGHOSTADDR` or `PGSERVICE`. When nothing does, libpq would use
+/// its compiled-in socket directory, which for the bundled libpq is `/tmp`, not Debian's.
+fn names_server(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    const KEYS: [&str; 3] = ["host", "hostaddr", "service"];
+    let in_env = ["PGHOST", "PGHOSTADDR", "PGSERVICE"]
+        .iter()
+        .any(|name| env(name).is_some_and(|v| !v.is_empty()));
+    let in_url = match url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+    {
+        Some(rest) => {
+            let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let authority = before_query.split('/').next().unwrap_or_default();
+            let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            // Each item of a multi-host authority is host[:port] or [v6]:port; only ports means no host.
+            let in_authority = hosts.split(',').any(|item| {
+                item.starts_with('[') || !item.split(':').next().unwrap_or("").is_empty()
+            });
+            in_authority
+                || query.split('&').any(|pair| {
+                    pair.split_once('=')
+                        .is_some_and(|(key, value)| KEYS.contains(&key) && !value.is_empty())
+                })
+        }
+        None => keyword_pairs(url)
+            .iter()
+            .any(|(key, value)| KEYS.contains(&key.as_str()) && !value.is_empty()),
+    };
+    in_env || in_url
+}
+
+/// The `key=value` pairs of a libpq keyword connection string, read as libpq reads them: whitespace
+/// around `=` allowed, values bare or in single quotes, a backslash escaping the next character. Reading
+/// stops at the first malformed pair (libpq itself reports it when connecting).
+fn keyword_pairs(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        if key.is_empty() {
+            return pairs;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return pairs;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                    None => return pairs,
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
 }
 
 /// Opens a connection. A server that cannot be reached or refuses the login is [`Failure::Unreachable`]
@@ -223,9 +321,13 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
 mod tests {
     use super::*;
 
-    /// [`conninfo`] as it is with the application name `molteniron`.
-    fn conninfo(url: &str, config: &Config) -> String {
-        conninfo_named(url, config, "molteniron")
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// [`conninfo`] with the environment `env` and the application name `molteniron`.
+    fn conninfo_in(url: &str, config: &Config, env: &dyn Fn(&str) -> Option<String>) -> String {
+        super::conninfo_in(url, config, env, "molteniron")
     }
 
     #[test]
@@ -233,26 +335,112 @@ mod tests {
         let config = Config::default();
         let options = "options='-c lock_timeout=10000 -c statement_timeout=60000'";
         assert_eq!(
-            conninfo("", &config),
-            format!("fallback_application_name='molteniron' connect_timeout='10' {options}")
+            conninfo_in("", &config, &no_env),
+            format!(
+                "fallback_application_name='molteniron' host='/var/run/postgresql,/tmp' \
+                 connect_timeout='10' {options}"
+            )
         );
         assert_eq!(
-            conninfo("host=h dbname=d", &config),
+            conninfo_in("host=h dbname=d", &config, &no_env),
             format!(
                 "host=h dbname=d fallback_application_name='molteniron' connect_timeout='10' {options}"
             )
         );
         assert_eq!(
-            conninfo("postgres://h/d", &config),
+            conninfo_in("postgres://h/d", &config, &no_env),
             "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10\
              &options=-c%20lock_timeout%3D10000%20-c%20statement_timeout%3D60000"
         );
         assert_eq!(
-            conninfo(
+            conninfo_in(
                 "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy",
-                &config
+                &config,
+                &no_env
             ),
             "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy&fallback_application_name=molteniron"
+        );
+        assert_eq!(
+            conninfo_in(
+                "postgres:///d?connect_timeout=3&options=x",
+                &config,
+                &no_env
+            ),
+            "postgres:///d?connect_timeout=3&options=x&fallback_application_name=molteniron\
+             &host=%2Fvar%2Frun%2Fpostgresql%2C%2Ftmp"
+        );
+    }
+
+    #[test]
+    fn a_server_named_in_the_string_is_kept() {
+        for url in [
+            "host=/run/custom",
+            "host = db.example.com dbname=d",
+            "dbname=d hostaddr=10.0.0.1",
+            "service=pool",
+            "user=u host='/dir with space'",
+            "host=h1,h2 port=1,2",
+            // libpq reads a value after the blanks that follow `=`: this host is "dbname=d".
+            "host= dbname=d",
+            "postgres://db.example.com/d",
+            "postgresql://u:p@h:5433/d",
+            "postgres://[::1]:5433/d",
+            "postgres://:5433,h2:5434/d",
+            "postgres:///d?host=/run/custom",
+            "postgres://u@/d?hostaddr=127.0.0.1",
+            "postgres:///d?service=pool",
+        ] {
+            assert!(names_server(url, &no_env), "{url}");
+        }
+    }
+
+    #[test]
+    fn no_server_named_anywhere_means_the_default_socket_dirs() {
+        for url in [
+            "",
+            "dbname=d user=u",
+            "dbname=d host=",
+            "host='' dbname=d",
+            "dbname='host=h' application_name=x\\ host=y",
+            "options='-c search_path=host'",
+            "postgres://",
+            "postgres:///d",
+            "postgresql://u@/d",
+            "postgres://u:p@:5433/d",
+            "postgres:///d?host=&sslmode=disable",
+            "postgres:///d?ghost=h",
+        ] {
+            assert!(!names_server(url, &no_env), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_server_named_by_the_environment_is_kept() {
+        for name in ["PGHOST", "PGHOSTADDR", "PGSERVICE"] {
+            let env = |n: &str| (n == name).then(|| "/run/custom".to_owned());
+            assert!(names_server("dbname=d", &env), "{name}");
+            assert!(
+                !conninfo_in("", &Config::default(), &env).contains("host="),
+                "{name}"
+            );
+        }
+        let empty = |n: &str| (n == "PGHOST").then(String::new);
+        assert!(!names_server("", &empty), "an empty PGHOST names nothing");
+    }
+
+    #[test]
+    fn keyword_pairs_read_quotes_and_escapes_as_libpq_does() {
+        let pairs = keyword_pairs(r"a=1  b = 'x y' c='it\'s' d=p\ q e=");
+        let want = [
+            ("a", "1"),
+            ("b", "x y"),
+            ("c", "it's"),
+            ("d", "p q"),
+            ("e", ""),
+        ];
+        assert_eq!(
+            pairs,
+            want.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
         );
     }
 
@@ -261,12 +449,12 @@ mod tests {
         let config = Config::default();
         let name = application_name_for("o'k\\", "h");
         assert_eq!(name, "molteniron o'k\\@h");
-        let keywords = conninfo_named("", &config, &name);
+        let keywords = super::conninfo_in("", &config, &no_env, &name);
         assert!(
             keywords.starts_with("fallback_application_name='molteniron o\\'k\\\\@h' "),
             "{keywords}"
         );
-        let uri = conninfo_named("postgres://h", &config, &name);
+        let uri = super::conninfo_in("postgres://h", &config, &no_env, &name);
         assert!(
             uri.starts_with("postgres://h?fallback_application_name=molteniron%20o%27k%5C%40h&"),
             "{uri}"

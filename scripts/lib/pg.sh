@@ -1,11 +1,12 @@
 # shellcheck shell=bash
-# Private throwaway PostgreSQL for scripts/demo and scripts/test. Source it, then call `use_database`.
+# Private throwaway PostgreSQL for scripts/demo, scripts/bench and scripts/test. Source it, then call
+# `use_database` (scripts/test: a configured server, else a private one) or `use_private_database`
+# (scripts/demo and scripts/bench: always a private one, whatever is configured).
 #
-# When DATABASE_URL, MOLTENIRON_DATABASE_URL or PGHOST is set, that server is used as is. Otherwise a new
-# cluster is created in a temporary directory (initdb/pg_ctl, run as the `postgres` user when we are root,
-# since initdb refuses root), listening only on a Unix socket inside that directory, and stopped and
-# deleted when the script exits. The system's own cluster is never touched. Debian's `postgresql` package
-# is installed with apt-get when no server binaries are found.
+# A private server is a new cluster created in a temporary directory (initdb/pg_ctl, run as the `postgres`
+# user when we are root, since initdb refuses root), listening only on a Unix socket inside that
+# directory, and stopped and deleted when the script exits. The system's own cluster is never touched.
+# Debian's `postgresql` package is installed with apt-get when no server binaries are found.
 
 pg_bindir() {
     local dir
@@ -79,6 +80,25 @@ ensure_build_deps() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ (call from the repository root).
+cargo_target_dir() {
+    echo "${CARGO_TARGET_DIR:-target}"
+}
+
+# Always a private server: forgets every other way a server or a config file could be named
+# (DATABASE_URL, MOLTENIRON_DATABASE_URL, every PG* variable, the config file, /etc/molteniron/config.yaml
+# included), so nothing this script does can reach a database of the user's.
+use_private_database() {
+    local var
+    unset DATABASE_URL MOLTENIRON_DATABASE_URL
+    for var in $(compgen -v | grep '^PG' || true); do
+        unset "$var"
+    done
+    export MOLTENIRON_CONFIG=/dev/null
+    start_private_postgres
+}
+
+# scripts/test: the server DATABASE_URL, MOLTENIRON_DATABASE_URL or PGHOST names, else a private one.
 use_database() {
     if [ -n "${DATABASE_URL:-}${MOLTENIRON_DATABASE_URL:-}${PGHOST:-}" ]; then
         echo "molteniron: using the configured database server" >&2

@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 
 mod database;
+mod demo;
 
 mod devstack;
 mod exit_codes;
@@ -26,6 +27,8 @@ mod plan;
 mod roles;
 mod secrets;
 mod store;
+
+mod socket;
 
 mod support;
 mod tls;

@@ -15,7 +15,8 @@ pub struct PrivateServer {
     pub port: u16,
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (then server programs run as `postgres`).
+pub fn is_root() -> bool {
     StdCommand::new("id")
         .arg("-u")
         .output()
@@ -130,6 +131,26 @@ impl PrivateServer {
             .arg(self.dir.path().join("log"))
             .args(args);
         c
+    }
+
+    /// The directory of the server's own Unix socket (the value for `PGHOST` or `host=`).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes the server also put its socket in `extra` (a socket named for its private port, so it never
+    /// replaces another server's). Call before [`PrivateServer::start`].
+    pub fn also_listen_in(&self, extra: &Path) {
+        run({
+            let mut c = as_owner(Path::new("sh"));
+            c.arg("-c").arg(format!(
+                "printf \"unix_socket_directories = '%s,%s'\\n\" '{}' '{}' >> '{}'",
+                self.dir.path().display(),
+                extra.display(),
+                self.dir.path().join("data/postgresql.conf").display()
+            ));
+            c
+        });
     }
 
     /// Starts the server and waits until it accepts connections.
