@@ -20,6 +20,7 @@ mod inventory;
 mod layers;
 
 mod lease;
+mod matching;
 
 mod legacy;
 mod model;
