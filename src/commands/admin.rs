@@ -232,8 +232,15 @@ impl StatusArgs {
                 return Err(Failure::Usage(message.into()).into());
             }
         };
+        let (pool, owner) = (args.pool.as_deref(), args.owner.as_deref());
         let (nodes, now) = ctx.with_db_repeatable(|conn| {
-            let nodes = nodes::list(conn, args.pool.as_deref(), args.owner.as_deref())?;
+            // A role that may not read the credentials (the read-only role) gets the same nodes through
+            // the view that masks them; asking for the secrets reads nodes, so the server refuses that.
+            let nodes = if args.show_secrets || nodes::may_read_credentials(conn)? {
+                nodes::list(conn, pool, owner)?
+            } else {
+                nodes::list_public(conn, pool, owner)?
+            };
             Ok((nodes, store::server_now(conn)?))
         })?;
         output::status(&nodes, now, format, baremetal, args.show_secrets)
@@ -256,10 +263,10 @@ impl HistoryArgs {
                 ..Default::default()
             };
             if let Some(key) = node {
-                match nodes::find(conn, key, false)? {
-                    Some(found) => {
-                        filter.node_id = Some(found.id);
-                        filter.node_name = Some(found.name);
+                match nodes::find_name(conn, key)? {
+                    Some((id, name)) => {
+                        filter.node_id = Some(id);
+                        filter.node_name = Some(name);
                     }
                     // A removed node: match its old name (or id).
                     None => match key.parse::<i64>() {

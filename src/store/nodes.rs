@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use serde_json::{Map, Value};
 
 use super::events;
@@ -283,6 +283,49 @@ pub fn list(
         query = query.filter(nodes::owner.eq(owner.to_owned()));
     }
     query.load(conn)
+}
+
+/// [`list`] through the view nodes_public, which masks every credential in SQL: for a session that may
+/// not read them (see [`may_read_credentials`]), such as the read-only role of `molteniron roles`.
+pub fn list_public(
+    conn: &mut PgConnection,
+    pool: Option<&str>,
+    owner: Option<&str>,
+) -> QueryResult<Vec<Node>> {
+    diesel::sql_query(include_str!("sql/list_public.sql"))
+        .bind::<Nullable<Text>, _>(pool)
+        .bind::<Nullable<Text>, _>(owner)
+        .load(conn)
+}
+
+/// Whether the session may read every column of nodes, the credentials in driver_info, properties and
+/// ironic_fields included (the read-only role may read only the others, and the view nodes_public).
+pub fn may_read_credentials(conn: &mut PgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::sql::<Bool>(
+        "has_column_privilege('nodes', 'driver_info', 'SELECT')
+         AND has_column_privilege('nodes', 'properties', 'SELECT')
+         AND has_column_privilege('nodes', 'ironic_fields', 'SELECT')",
+    ))
+    .get_result(conn)
+}
+
+/// The id and name of the node named `key`, else of the node whose id is `key`: [`find`] reading only
+/// the columns every role of `molteniron roles` may read.
+pub fn find_name(conn: &mut PgConnection, key: &str) -> QueryResult<Option<(i64, String)>> {
+    let found = nodes::table
+        .filter(nodes::name.eq(key))
+        .select((nodes::id, nodes::name))
+        .first(conn)
+        .optional()?;
+    match (found, key.parse::<i64>()) {
+        (Some(node), _) => Ok(Some(node)),
+        (None, Ok(id)) => nodes::table
+            .find(id)
+            .select((nodes::id, nodes::name))
+            .first(conn)
+            .optional(),
+        (None, Err(_)) => Ok(None),
+    }
 }
 
 /// Inserts a ready node and its `add` event; returns `None` (and writes nothing) if the name exists.
