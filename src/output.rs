@@ -358,8 +358,9 @@ pub fn released(nodes: &[Released], format: Format) -> Result<()> {
     )
 }
 
-/// `reap`: the allocations ended.
-pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
+/// `reap`: the allocations ended, at `at` (a column of its own in tables, so each line of a cron log
+/// says when).
+pub fn reaped(nodes: &[Reaped], at: DateTime<Utc>, format: Format) -> Result<()> {
     if format == Format::Json {
         let list = nodes.iter().map(|n| {
             json!({"id": n.id, "name": n.name, "pool": n.pool, "owner": n.owner, "state": n.state,
@@ -371,6 +372,7 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
         .iter()
         .map(|n| {
             vec![
+                timestamp(at),
                 n.id.to_string(),
                 n.name.clone(),
                 n.pool.clone(),
@@ -384,6 +386,7 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
     rows(
         format,
         &[
+            "reaped at",
             "id",
             "name",
             "pool",
@@ -448,6 +451,18 @@ pub fn field_values(field: &str, values: &[(&Node, Option<Value>)], format: Form
     }
 }
 
+/// A value of an event's detail for a table: a time (PostgreSQL writes them with microseconds and an
+/// offset) as every table shows times, anything else as [`plain`].
+fn detail_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => match DateTime::parse_from_rfc3339(text) {
+            Ok(t) => timestamp(t.with_timezone(&Utc)),
+            Err(_) => text.clone(),
+        },
+        other => plain(other),
+    }
+}
+
 /// `history`: the events, oldest first.
 pub fn events(events: &[Event], format: Format) -> Result<()> {
     if format == Format::Json {
@@ -464,7 +479,7 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
                 Value::Object(map) if map.is_empty() => String::new(),
                 Value::Object(map) => map
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .map(|(k, v)| format!("{k}={}", detail_value(v)))
                     .collect::<Vec<_>>()
                     .join(" "),
                 other => plain(other),

@@ -966,6 +966,14 @@ fn history_filters_and_json_shape() {
     assert_eq!(lines[0], "id,at (UTC),node,owner,action,detail");
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[1].contains(",a1,job-2,allocate,"), "{csv}");
+    // Times in the detail read like every other time in a table: RFC 3339 in UTC to the second.
+    let (_, lease) = lines[1].split_once("lease_expires_at=").unwrap();
+    let lease = lease.split([' ', ',', '"']).next().unwrap();
+    assert_eq!(lease.len(), "2026-11-21T10:50:03Z".len(), "{csv}");
+    assert!(
+        lease.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(lease).is_ok(),
+        "{csv}"
+    );
 
     db.fails(&["history", "--limit", "0"], 2);
     db.fails(&["history", "--since", "yesterday-ish"], 2);
