@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::domain::{plain, timestamp};
+use crate::domain::{NodeState, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
 use crate::store::nodes::{Node, Reaped, Released};
@@ -222,6 +222,48 @@ pub fn status(
                 ]);
             }
             row
+        })
+        .collect();
+    rows(format, &header, table)
+}
+
+/// `status --summary`: one row per pool with the number of its nodes in each state (a column per
+/// [`NodeState::ALL`], then the total), from `(pool, state, count)` rows ordered by pool.
+pub fn summary(counts: &[(String, NodeState, i64)], format: Format) -> Result<()> {
+    let mut pools: Vec<(&str, Vec<i64>)> = Vec::new();
+    for (pool, state, n) in counts {
+        if pools.last().is_none_or(|(last, _)| last != pool) {
+            pools.push((pool, vec![0; NodeState::ALL.len()]));
+        }
+        if let (Some((_, row)), Some(i)) = (
+            pools.last_mut(),
+            NodeState::ALL.iter().position(|s| s == state),
+        ) {
+            row[i] += n;
+        }
+    }
+    if format == Format::Json {
+        let list = pools.iter().map(|(pool, row)| {
+            let mut object = serde_json::Map::new();
+            object.insert("pool".to_owned(), json!(pool));
+            for (state, n) in NodeState::ALL.iter().zip(row) {
+                object.insert(state.as_str().to_owned(), json!(n));
+            }
+            object.insert("total".to_owned(), json!(row.iter().sum::<i64>()));
+            Value::Object(object)
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    let mut header = vec!["pool"];
+    header.extend(NodeState::ALL.iter().map(|s| s.as_str()));
+    header.push("total");
+    let table = pools
+        .iter()
+        .map(|(pool, row)| {
+            let mut cells = vec![pool.to_string()];
+            cells.extend(row.iter().map(i64::to_string));
+            cells.push(row.iter().sum::<i64>().to_string());
+            cells
         })
         .collect();
     rows(format, &header, table)

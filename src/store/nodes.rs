@@ -285,6 +285,36 @@ pub fn list(
     query.load(conn)
 }
 
+/// How many nodes of each pool are in each state, optionally of one pool and/or one owner: one row per
+/// pool and state that has nodes, by pool. Reads only columns every role of `molteniron roles` may read.
+pub fn count_by_pool(
+    conn: &mut PgConnection,
+    pool: Option<&str>,
+    owner: Option<&str>,
+) -> QueryResult<Vec<(String, NodeState, i64)>> {
+    let mut query = nodes::table
+        .group_by((nodes::pool, nodes::state))
+        .select((nodes::pool, nodes::state, diesel::dsl::count_star()))
+        .order((nodes::pool, nodes::state))
+        .into_boxed();
+    if let Some(pool) = pool {
+        query = query.filter(nodes::pool.eq(pool.to_owned()));
+    }
+    if let Some(owner) = owner {
+        query = query.filter(nodes::owner.eq(owner.to_owned()));
+    }
+    query.load(conn)
+}
+
+/// Every pool that has a node, by name.
+pub fn pools(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    nodes::table
+        .select(nodes::pool)
+        .distinct()
+        .order(nodes::pool)
+        .load(conn)
+}
+
 /// [`list`] through the view nodes_public, which masks every credential in SQL: for a session that may
 /// not read them (see [`may_read_credentials`]), such as the read-only role of `molteniron roles`.
 pub fn list_public(

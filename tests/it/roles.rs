@@ -652,6 +652,10 @@ fn the_readonly_role_reads_the_pool_but_never_a_credential() {
             assert!(!out.contains(secret), "{args:?}: {out}");
         }
     }
+    assert_eq!(
+        roles.ok(readonly, &["status", "--summary", "-o", "csv"]),
+        "pool,ready,allocated,dirty,maintenance,total\ndefault,1,1,0,0,2\n"
+    );
     // Asking for the credentials is refused, naming the roles that may read them.
     roles.denied(readonly, &["status", "--show-secrets"], Who::Job);
     for args in [
