@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{Ctx, admin, inventory, lease, legacy};
+use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
 
@@ -94,8 +95,9 @@ pub enum Command {
     ///
     /// PREFIX_admin may migrate and change the inventory. PREFIX_job may allocate, release, renew, reap,
     /// get-field, status and history, and cannot add, change or remove nodes. PREFIX_readonly may read the
-    /// pool with psql without BMC credentials (the view nodes_public masks secrets) and run history. The
-    /// roles cannot log in: GRANT them to login roles. Without --apply nothing connects to the database.
+    /// pool with psql without BMC credentials (the view nodes_public masks secrets) and run status and
+    /// history. The roles cannot log in: GRANT them to login roles. Without --apply nothing connects to
+    /// the database.
     Roles(admin::RolesArgs),
 
     /// Add every node of a nodes.yaml file in one transaction: all of them or none.
@@ -196,6 +198,37 @@ impl Cli {
 }
 
 impl Command {
+    /// The narrowest group role of `molteniron roles` whose members may run the subcommand (named in a
+    /// permission error); `None` for `roles`, which needs ownership, not a group.
+    pub fn needs(&self) -> Option<Group> {
+        Some(match self {
+            Command::Roles(_) => return None,
+            Command::Status(args) | Command::StatusBaremetal(args) if args.show_secrets => {
+                Group::Job
+            }
+            Command::Status(_) | Command::StatusBaremetal(_) | Command::History(_) => {
+                Group::Readonly
+            }
+            Command::Export
+            | Command::Allocate(_)
+            | Command::Release(_)
+            | Command::Renew(_)
+            | Command::Reap(_)
+            | Command::GetField(_) => Group::Job,
+            Command::Migrate
+            | Command::Import(_)
+            | Command::Add(_)
+            | Command::Clean(_)
+            | Command::Maintenance(_)
+            | Command::SetField(_)
+            | Command::Remove(_)
+            | Command::DeleteDb(_)
+            | Command::AddBaremetal(_)
+            | Command::AddKeyvaluePairs(_)
+            | Command::AddJsonBlob(_) => Group::Admin,
+        })
+    }
+
     /// Runs the subcommand: one line per subcommand, each its module's `run`.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         match self {

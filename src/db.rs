@@ -257,16 +257,24 @@ fn is_conninfo_error(message: &str) -> bool {
 }
 
 /// Applies every pending migration, holding an advisory lock so that hosts running `migrate` at the same
-/// time take turns. Returns the versions applied (empty when the schema was already current).
+/// time take turns. Returns the versions applied (empty when the schema was already current). A schema
+/// that is already current is left alone without diesel's harness, which would first try to create its
+/// bookkeeping table: so any role that can read that table (every role of `molteniron roles`) may run
+/// `migrate` where there is nothing to do.
 pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
         .execute(conn)
         .context("waiting for the migration lock")?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(anyhow::Error::from_boxed);
+    let applied = match is_behind(conn) {
+        Ok(false) => Ok(Vec::new()),
+        // Behind, or unknown (the bookkeeping table is unreadable): the harness decides, and says why if
+        // it cannot.
+        _ => conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(anyhow::Error::from_boxed),
+    };
     let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
         .execute(conn);

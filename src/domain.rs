@@ -131,6 +131,19 @@ text_enum! {
 /// (status --baremetal, allocate, `-o env` as `MOLTENIRON_CPU_ARCH`..., DevStack's `IRONIC_HW_*`).
 pub const HARDWARE_PROPERTIES: [&str; 4] = ["cpu_arch", "cpus", "memory_mb", "local_gb"];
 
+text_enum! {
+    /// The group roles `molteniron roles` sets up, by what their members may do, narrowest first. Each
+    /// is named `PREFIX_` and this text (`molteniron_job` by default).
+    Group {
+        /// Reads the pool without credentials (the view nodes_public, events): status, history.
+        Readonly = "readonly",
+        /// Runs jobs: allocate, release, renew, reap, get-field, export; reads credentials.
+        Job = "job",
+        /// Migrates and changes the inventory.
+        Admin = "admin",
+    }
+}
+
 /// Renders a value for plain-text output: strings without quotes, null as empty, the rest as JSON.
 pub fn plain(value: &Value) -> String {
     match value {

@@ -206,6 +206,20 @@ pub fn is_missing_relation(err: &DbError) -> bool {
     matches!(err, DbError::DatabaseError(_, info) if info.message().contains("does not exist"))
 }
 
+/// Whether an error is the server refusing the session's role a privilege (SQLSTATE 42501 as PostgreSQL
+/// words it: "permission denied for table nodes", "... for schema public"). Diesel's migration harness
+/// wraps the database error in its own, so that is recognised by its text.
+pub fn is_permission_denied(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<DbError>() {
+            Some(DbError::DatabaseError(_, info)) => {
+                info.message().starts_with("permission denied")
+            }
+            Some(_) => false,
+            None => cause.to_string().contains("permission denied for "),
+        })
+}
+
 /// Whether a failure is worth retrying: the server could not be reached (but did not refuse the login), the
 /// connection was lost or terminated, or the transaction lost a serialization or deadlock conflict.
 pub fn is_transient(err: &anyhow::Error) -> bool {

@@ -10,7 +10,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | 0 | `error` (exit codes, failures, what a database error means) |
-//! | 1 | `domain` (node states, event actions, shared value helpers), `secret` (which keys are secrets), `schema` |
+//! | 1 | `domain` (node states, event actions, group roles, shared value helpers), `secret` (which keys are secrets), `schema` |
 //! | 2 | `config`, `inventory` (nodes.yaml and validation) |
 //! | 3 | `db` (connect, migrate) |
 //! | 4 | `store` (all SQL) |
@@ -44,7 +44,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         cli.conf_dir.as_deref(),
         cli.retries,
         cli.output_format(),
-    )?;
+    )?
+    .needing(cli.command.needs());
     cli.command.run(&ctx)
 }
 

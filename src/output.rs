@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::domain::{plain, timestamp};
+use crate::domain::{NodeState, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
 use crate::store::nodes::{Node, Reaped, Released};
@@ -206,6 +206,48 @@ pub fn status(
     rows(format, &header, table)
 }
 
+/// `status --summary`: one row per pool with the number of its nodes in each state (a column per
+/// [`NodeState::ALL`], then the total), from `(pool, state, count)` rows ordered by pool.
+pub fn summary(counts: &[(String, NodeState, i64)], format: Format) -> Result<()> {
+    let mut pools: Vec<(&str, Vec<i64>)> = Vec::new();
+    for (pool, state, n) in counts {
+        if pools.last().is_none_or(|(last, _)| last != pool) {
+            pools.push((pool, vec![0; NodeState::ALL.len()]));
+        }
+        if let (Some((_, row)), Some(i)) = (
+            pools.last_mut(),
+            NodeState::ALL.iter().position(|s| s == state),
+        ) {
+            row[i] += n;
+        }
+    }
+    if format == Format::Json {
+        let list = pools.iter().map(|(pool, row)| {
+            let mut object = serde_json::Map::new();
+            object.insert("pool".to_owned(), json!(pool));
+            for (state, n) in NodeState::ALL.iter().zip(row) {
+                object.insert(state.as_str().to_owned(), json!(n));
+            }
+            object.insert("total".to_owned(), json!(row.iter().sum::<i64>()));
+            Value::Object(object)
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    let mut header = vec!["pool"];
+    header.extend(NodeState::ALL.iter().map(|s| s.as_str()));
+    header.push("total");
+    let table = pools
+        .iter()
+        .map(|(pool, row)| {
+            let mut cells = vec![pool.to_string()];
+            cells.extend(row.iter().map(i64::to_string));
+            cells.push(row.iter().sum::<i64>().to_string());
+            cells
+        })
+        .collect();
+    rows(format, &header, table)
+}
+
 /// `allocate`: everything the job needs, credentials included.
 /// The human table masks the BMC password (a build log is often published) unless `show_secrets`; JSON
 /// and env lines carry it, since scripts read them into files and variables, not logs.
@@ -361,8 +403,9 @@ pub fn released(nodes: &[Released], format: Format) -> Result<()> {
     )
 }
 
-/// `reap`: the allocations ended.
-pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
+/// `reap`: the allocations ended, at `at` (a column of its own in tables, so each line of a cron log
+/// says when).
+pub fn reaped(nodes: &[Reaped], at: DateTime<Utc>, format: Format) -> Result<()> {
     if format == Format::Json {
         let list = nodes.iter().map(|n| {
             json!({"id": n.id, "name": n.name, "pool": n.pool, "owner": n.owner, "state": n.state,
@@ -374,6 +417,7 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
         .iter()
         .map(|n| {
             vec![
+                timestamp(at),
                 n.id.to_string(),
                 n.name.clone(),
                 n.pool.clone(),
@@ -387,6 +431,7 @@ pub fn reaped(nodes: &[Reaped], format: Format) -> Result<()> {
     rows(
         format,
         &[
+            "reaped at",
             "id",
             "name",
             "pool",
@@ -451,6 +496,18 @@ pub fn field_values(field: &str, values: &[(&Node, Option<Value>)], format: Form
     }
 }
 
+/// A value of an event's detail for a table: a time (PostgreSQL writes them with microseconds and an
+/// offset) as every table shows times, anything else as [`plain`].
+fn detail_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => match DateTime::parse_from_rfc3339(text) {
+            Ok(t) => timestamp(t.with_timezone(&Utc)),
+            Err(_) => text.clone(),
+        },
+        other => plain(other),
+    }
+}
+
 /// `history`: the events, oldest first, each with who made it (`actor`, empty or null when unknown).
 pub fn events(events: &[Event], format: Format) -> Result<()> {
     if format == Format::Json {
@@ -467,7 +524,7 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
                 Value::Object(map) if map.is_empty() => String::new(),
                 Value::Object(map) => map
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .map(|(k, v)| format!("{k}={}", detail_value(v)))
                     .collect::<Vec<_>>()
                     .join(" "),
                 other => plain(other),

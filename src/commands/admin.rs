@@ -66,6 +66,9 @@ pub struct StatusArgs {
     /// Show BMC passwords and other secrets instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// One row per pool with how many nodes are in each state, instead of one row per node.
+    #[arg(long, conflicts_with_all = ["baremetal", "show_secrets"])]
+    pub summary: bool,
     /// Legacy spelling of -o (human or csv).
     #[arg(short = 't', long = "type", value_enum, hide = true)]
     pub legacy_type: Option<Format>,
@@ -237,12 +240,59 @@ impl StatusArgs {
                 return Err(Failure::Usage(message.into()).into());
             }
         };
-        let (nodes, now) = ctx.with_db_repeatable(|conn| {
-            let filter = args.filters.filter(args.pool.as_deref()).to_json();
-            let nodes = nodes::list(conn, &filter, args.owner.as_deref())?;
-            Ok((nodes, store::server_now(conn)?))
+        let (pool, owner) = (args.pool.as_deref(), args.owner.as_deref());
+        if args.summary {
+            let (counts, pools) = ctx.with_db_repeatable(|conn| {
+                let counts = nodes::count_by_pool(conn, pool, owner)?;
+                let pools = known_pools(conn, pool, counts.is_empty())?;
+                Ok((counts, pools))
+            })?;
+            note_missing_pool(pool, pools.as_deref());
+            return output::summary(&counts, format);
+        }
+        let filter = args.filters.filter(pool).to_json();
+        let (nodes, now, pools) = ctx.with_db_repeatable(|conn| {
+            // A role that may not read the credentials (the read-only role) gets the same nodes through
+            // the view that masks them; asking for the secrets reads nodes, so the server refuses that.
+            let nodes = if args.show_secrets || nodes::may_read_credentials(conn)? {
+                nodes::list(conn, &filter, owner)?
+            } else {
+                nodes::list_public(conn, &filter, owner)?
+            };
+            let pools = known_pools(conn, pool, nodes.is_empty())?;
+            Ok((nodes, store::server_now(conn)?, pools))
         })?;
+        note_missing_pool(pool, pools.as_deref());
         output::status(&nodes, now, format, baremetal, args.show_secrets)
+    }
+}
+
+/// The pools there are, when `status --pool POOL` found nothing (else `None`, and no query): to tell a
+/// misspelt pool from an empty selection.
+fn known_pools(
+    conn: &mut diesel::PgConnection,
+    pool: Option<&str>,
+    found_nothing: bool,
+) -> Result<Option<Vec<String>>> {
+    Ok(match pool {
+        Some(_) if found_nothing => Some(nodes::pools(conn)?),
+        _ => None,
+    })
+}
+
+/// Says on stderr that `pool` does not exist, and which pools do, when `pools` (the pools there are)
+/// lacks it. An expected outcome, not an error: the output is the empty table and the exit code 0, as
+/// for any selection that matches nothing.
+fn note_missing_pool(pool: Option<&str>, pools: Option<&[String]>) {
+    if let (Some(pool), Some(pools)) = (pool, pools) {
+        if !pools.iter().any(|p| p == pool) {
+            let known = if pools.is_empty() {
+                "there are no nodes".to_owned()
+            } else {
+                format!("the pools are {}", pools.join(", "))
+            };
+            output::note(&format!("no pool {pool:?}: {known}"));
+        }
     }
 }
 
@@ -262,10 +312,10 @@ impl HistoryArgs {
                 ..Default::default()
             };
             if let Some(key) = node {
-                match nodes::find(conn, key, false)? {
-                    Some(found) => {
-                        filter.node_id = Some(found.id);
-                        filter.node_name = Some(found.name);
+                match nodes::find_name(conn, key)? {
+                    Some((id, name)) => {
+                        filter.node_id = Some(id);
+                        filter.node_name = Some(name);
                     }
                     // A removed node: match its old name (or id).
                     None => match key.parse::<i64>() {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
 use crate::devstack;
+use crate::domain::timestamp;
 use crate::error::Failure;
 use crate::fields::Field;
 use crate::inventory::{check_owner, check_text};
@@ -301,6 +302,10 @@ pub struct ReapArgs {
     /// Also reap allocations older than this, whatever their lease, e.g. 12h.
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub max_age: Option<Duration>,
+    /// Print nothing when nothing was reaped (for cron, which mails any output); -o json and csv still
+    /// print their empty list.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -360,17 +365,25 @@ impl RenewArgs {
 }
 
 impl ReapArgs {
-    /// `reap [--max-age DUR]`: for cron.
+    /// `reap [--max-age DUR] [--quiet]`: for cron.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
         let state = ctx.config.reap_state.state();
         let max_age = self.max_age.map(|d| d.as_secs_f64());
         let reaped = ctx.with_db_repeatable(|conn| Ok(nodes::reap(conn, max_age, state)?))?;
-        output::note(&format!("reaped {} node(s)", reaped.len()));
+        // Every line people read carries the time, so a cron log reads without its own timestamps.
+        let at = chrono::Utc::now();
+        if !(self.quiet && reaped.is_empty()) {
+            output::note(&format!(
+                "{} reaped {} node(s)",
+                timestamp(at),
+                reaped.len()
+            ));
+        }
         if reaped.is_empty() && format == Format::Human {
             return Ok(());
         }
-        output::reaped(&reaped, format)
+        output::reaped(&reaped, at, format)
     }
 }
 

@@ -16,14 +16,19 @@ use diesel::connection::{CacheSize, Connection};
 
 use crate::config::{self, Config};
 use crate::db;
-use crate::error::{Failure, is_transient};
+use crate::domain::Group;
+use crate::error::{Failure, is_permission_denied, is_transient};
 use crate::output::{self, Format};
+use crate::store;
 
 /// What every command gets: the settings and a way to reach the database.
 pub struct Ctx {
     url: String,
     config: Config,
     output: Option<Format>,
+    /// The narrowest group role of `molteniron roles` whose members may run this command: named when the
+    /// server refuses it a privilege.
+    needs: Option<Group>,
 }
 
 impl Ctx {
@@ -56,7 +61,17 @@ impl Ctx {
             url: config::database_url(database_url, &config),
             config,
             output,
+            needs: None,
         })
+    }
+
+    /// The context for a command that members of `group` may run, named when the server refuses it a
+    /// privilege.
+    pub fn needing(self, group: Option<Group>) -> Ctx {
+        Ctx {
+            needs: group,
+            ..self
+        }
     }
 
     /// The output format asked for (human by default), if this command offers it.
@@ -105,7 +120,10 @@ impl Ctx {
                 Ok(mut conn) => {
                     // One process sends a statement or two: preparing them first would cost a round trip each.
                     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-                    body(&mut conn).map_err(|e| (db::explain(&mut conn, e), true))
+                    body(&mut conn).map_err(|e| {
+                        let e = db::explain(&mut conn, e);
+                        (self.name_needed_role(&mut conn, e), true)
+                    })
                 }
             };
             let (err, started) = match outcome {
@@ -125,6 +143,46 @@ impl Ctx {
             std::thread::sleep(delay);
         }
     }
+}
+
+impl Ctx {
+    /// Adds to an error that is the server refusing a privilege which group role would have let the
+    /// command run. The roles' prefix is whatever `molteniron roles --prefix` was given, so they are
+    /// looked up in the catalog (the group roles that hold the privileges in this database); where none
+    /// do, the message names the default.
+    fn name_needed_role(&self, conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
+        let Some(group) = self.needs else {
+            return err;
+        };
+        if !is_permission_denied(&err) {
+            return err;
+        }
+        let hint = match store::holders(conn, group) {
+            Ok(found) => match found.roles.split_first() {
+                Some((first, rest)) => {
+                    let mut names = first.clone();
+                    if let Some((last, middle)) = rest.split_last() {
+                        for name in middle {
+                            names.push_str(&format!(", {name}"));
+                        }
+                        names.push_str(&format!(" or {last}"));
+                    }
+                    format!("this needs {names} (hint: GRANT {first} TO {})", found.user)
+                }
+                None => no_holder(group),
+            },
+            Err(_) => no_holder(group),
+        };
+        anyhow::anyhow!("{err:#}; {hint}")
+    }
+}
+
+/// What a permission error says when no role in this database holds `group`'s privileges.
+fn no_holder(group: Group) -> String {
+    format!(
+        "this needs the {group} role of `molteniron roles` (molteniron_{group} unless another --prefix \
+         was given), and none holds its privileges in this database (hint: `molteniron roles --apply`)"
+    )
 }
 
 /// Exponential backoff with jitter: about 100 ms × 2^(attempt-1), capped at 5 s, each wait drawn between

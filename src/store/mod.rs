@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 
-pub use self::roles::{RoleNames, apply_roles, roles_script};
+pub use self::roles::{Holders, RoleNames, apply_roles, holders, roles_script};
 
 /// The database server's clock (the one every lease is measured against).
 pub fn server_now(conn: &mut PgConnection) -> QueryResult<DateTime<Utc>> {

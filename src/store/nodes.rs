@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Jsonb, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use serde_json::{Map, Value};
 
 use super::events;
@@ -391,6 +391,79 @@ pub fn list(
         query = query.filter(nodes::owner.eq(owner.to_owned()));
     }
     query.load(conn)
+}
+
+/// How many nodes of each pool are in each state, optionally of one pool and/or one owner: one row per
+/// pool and state that has nodes, by pool. Reads only columns every role of `molteniron roles` may read.
+pub fn count_by_pool(
+    conn: &mut PgConnection,
+    pool: Option<&str>,
+    owner: Option<&str>,
+) -> QueryResult<Vec<(String, NodeState, i64)>> {
+    let mut query = nodes::table
+        .group_by((nodes::pool, nodes::state))
+        .select((nodes::pool, nodes::state, diesel::dsl::count_star()))
+        .order((nodes::pool, nodes::state))
+        .into_boxed();
+    if let Some(pool) = pool {
+        query = query.filter(nodes::pool.eq(pool.to_owned()));
+    }
+    if let Some(owner) = owner {
+        query = query.filter(nodes::owner.eq(owner.to_owned()));
+    }
+    query.load(conn)
+}
+
+/// Every pool that has a node, by name.
+pub fn pools(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    nodes::table
+        .select(nodes::pool)
+        .distinct()
+        .order(nodes::pool)
+        .load(conn)
+}
+
+/// [`list`] through the view nodes_public, which masks every credential in SQL: for a session that may
+/// not read them (see [`may_read_credentials`]), such as the read-only role of `molteniron roles`.
+pub fn list_public(
+    conn: &mut PgConnection,
+    filter: &Value,
+    owner: Option<&str>,
+) -> QueryResult<Vec<Node>> {
+    diesel::sql_query(include_str!("sql/list_public.sql"))
+        .bind::<Jsonb, _>(filter)
+        .bind::<Nullable<Text>, _>(owner)
+        .load(conn)
+}
+
+/// Whether the session may read every column of nodes, the credentials in driver_info, properties and
+/// ironic_fields included (the read-only role may read only the others, and the view nodes_public).
+pub fn may_read_credentials(conn: &mut PgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::sql::<Bool>(
+        "has_column_privilege('nodes', 'driver_info', 'SELECT')
+         AND has_column_privilege('nodes', 'properties', 'SELECT')
+         AND has_column_privilege('nodes', 'ironic_fields', 'SELECT')",
+    ))
+    .get_result(conn)
+}
+
+/// The id and name of the node named `key`, else of the node whose id is `key`: [`find`] reading only
+/// the columns every role of `molteniron roles` may read.
+pub fn find_name(conn: &mut PgConnection, key: &str) -> QueryResult<Option<(i64, String)>> {
+    let found = nodes::table
+        .filter(nodes::name.eq(key))
+        .select((nodes::id, nodes::name))
+        .first(conn)
+        .optional()?;
+    match (found, key.parse::<i64>()) {
+        (Some(node), _) => Ok(Some(node)),
+        (None, Ok(id)) => nodes::table
+            .find(id)
+            .select((nodes::id, nodes::name))
+            .first(conn)
+            .optional(),
+        (None, Err(_)) => Ok(None),
+    }
 }
 
 /// Inserts a ready node and its `add` event; returns `None` (and writes nothing) if the name exists.

@@ -3,9 +3,11 @@
 //! reviews is what runs.
 
 use diesel::connection::SimpleConnection;
-use diesel::{PgConnection, QueryResult};
+use diesel::sql_types::Text;
+use diesel::{PgConnection, QueryResult, QueryableByName, RunQueryDsl};
 
 use crate::db::MIGRATE_LOCK_KEY;
+use crate::domain::Group;
 
 const TEMPLATE: &str = include_str!("sql/roles.sql");
 
@@ -45,6 +47,38 @@ impl RoleNames {
         }
         Ok(names)
     }
+}
+
+/// Who may do what a group may do, as [`holders`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holders {
+    /// The session's user (`current_user`); empty when `roles` is.
+    pub user: String,
+    /// The group roles of `molteniron roles` (any prefix) that hold the group's privileges in this
+    /// database, narrowest first; empty when the roles were never applied here.
+    pub roles: Vec<String>,
+}
+
+/// The group roles that would let the session do what `group` may do (see `sql/role_holders.sql`).
+/// Read-only: any role may run it.
+pub fn holders(conn: &mut PgConnection, group: Group) -> QueryResult<Holders> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        user_name: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query(include_str!("sql/role_holders.sql"))
+        .bind::<Text, _>(group.as_str())
+        .load(conn)?;
+    Ok(Holders {
+        user: rows
+            .first()
+            .map(|row| row.user_name.clone())
+            .unwrap_or_default(),
+        roles: rows.into_iter().map(|row| row.name).collect(),
+    })
 }
 
 /// The statements, without a transaction around them.

@@ -762,6 +762,65 @@ fn delete_db_needs_yes() {
 }
 
 #[test]
+fn status_says_when_a_pool_does_not_exist_and_summarises_by_pool() {
+    let db = TestDb::new();
+    db.seed("d", 3, "default");
+    db.seed("x", 2, "x86");
+    db.ok(&["allocate", "job-1", "2"]);
+    db.ok(&["maintenance", "x0", "--reason", "fan"]);
+
+    // A misspelt pool: the empty table and exit 0, with a note that lists the pools.
+    for args in [
+        &["status", "--pool", "x68"][..],
+        &["status", "--pool", "x68", "--summary"],
+    ] {
+        let (code, out, err) = db.run(args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            err, "molteniron: no pool \"x68\": the pools are default, x86\n",
+            "{args:?}"
+        );
+        assert_eq!(out.lines().count(), 1, "{args:?}: only the header: {out}");
+    }
+    let (_, out, err) = db.run(&["status", "--pool", "x68", "-o", "json"]);
+    assert_eq!((out.as_str(), err.lines().count()), ("[]\n", 1));
+    // A pool that exists but has nothing selected is no news.
+    let (code, _, err) = db.run(&["status", "--pool", "x86", "--owner", "job-1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+
+    let csv = db.ok(&["status", "--summary", "-o", "csv"]);
+    assert_eq!(
+        csv,
+        "pool,ready,allocated,dirty,maintenance,total\ndefault,1,2,0,0,3\nx86,1,0,0,1,2\n"
+    );
+    let human = db.ok(&["status", "--summary"]);
+    let lines: Vec<Vec<&str>> = human
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec![
+                "pool",
+                "ready",
+                "allocated",
+                "dirty",
+                "maintenance",
+                "total"
+            ],
+            vec!["default", "1", "2", "0", "0", "3"],
+            vec!["x86", "1", "0", "0", "1", "2"],
+        ]
+    );
+    assert_eq!(
+        json(&db.ok(&["status", "--summary", "--pool", "x86", "-o", "json"])),
+        json!([{"pool": "x86", "ready": 1, "allocated": 0, "dirty": 0, "maintenance": 1, "total": 2}])
+    );
+    db.fails(&["status", "--summary", "--baremetal"], 2);
+}
+
+#[test]
 fn status_formats_filters_and_masking() {
     let db = TestDb::new();
     db.import(
@@ -968,6 +1027,14 @@ fn history_filters_and_json_shape() {
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[1].contains(",a1,job-2,"), "{csv}");
     assert!(lines[1].contains(",allocate,"), "{csv}");
+    // Times in the detail read like every other time in a table: RFC 3339 in UTC to the second.
+    let (_, lease) = lines[1].split_once("lease_expires_at=").unwrap();
+    let lease = lease.split([' ', ',', '"']).next().unwrap();
+    assert_eq!(lease.len(), "2026-11-21T10:50:03Z".len(), "{csv}");
+    assert!(
+        lease.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(lease).is_ok(),
+        "{csv}"
+    );
 
     db.fails(&["history", "--limit", "0"], 2);
     db.fails(&["history", "--since", "yesterday-ish"], 2);

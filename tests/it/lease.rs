@@ -1,5 +1,6 @@
 //! allocate, release, renew, reap and get-field: the job's side of the pool.
 
+use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
 use crate::support::{TestDb, count, json};
@@ -228,6 +229,64 @@ fn reap_takes_back_expired_leases_only() {
     );
     let out = json(&db.ok(&["reap", "-o", "json"]));
     assert_eq!(out, Value::Array(vec![]));
+}
+
+/// Whether `text` starts with a time as tables show them: `2026-11-21T10:50:03Z`.
+fn starts_with_timestamp(text: &str) -> bool {
+    text.get(..20)
+        .is_some_and(|t| t.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(t).is_ok())
+}
+
+#[test]
+fn reap_for_cron_is_quiet_when_idle_and_timestamps_what_it_says() {
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    // Nothing to reap: --quiet prints nothing at all, and without it the note says when it ran.
+    let (code, out, err) = db.run(&["reap", "--quiet"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let (code, out, err) = db.run(&["reap"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let note = err.strip_prefix("molteniron: ").unwrap();
+    assert!(
+        starts_with_timestamp(note)
+            && note.ends_with(
+                " reaped 0 node(s)
+"
+            ),
+        "{err}"
+    );
+    // Data formats still print their empty list.
+    let (code, out, err) = db.run(&["reap", "-q", "-o", "json"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            0, "[]
+", ""
+        )
+    );
+
+    db.ok(&["allocate", "old"]);
+    db.conn()
+        .batch_execute(
+            "UPDATE nodes SET lease_expires_at = now() - interval '1s' WHERE owner = 'old'",
+        )
+        .unwrap();
+    let (code, out, err) = db.run(&["reap", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let note = err.strip_prefix("molteniron: ").unwrap();
+    assert!(
+        starts_with_timestamp(note)
+            && note.ends_with(
+                " reaped 1 node(s)
+"
+            ),
+        "{err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].trim_start().starts_with("reaped at"), "{out}");
+    assert!(starts_with_timestamp(lines[1].trim_start()), "{out}");
+    assert!(lines[1].contains("a0") && lines[1].contains("old"), "{out}");
 }
 
 #[test]

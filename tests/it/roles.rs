@@ -152,10 +152,13 @@ impl<'a> Roles<'a> {
     }
 
     /// `molteniron ARGS` as `who`, asserting that the server refused it: exit 1, PostgreSQL's
-    /// "permission denied" in one error line, no panic.
-    fn denied(&self, who: Who, args: &[&str]) {
+    /// "permission denied" and the group role that would have let it run (`needs`) in one error line, no
+    /// panic.
+    fn denied(&self, who: Who, args: &[&str], needs: Who) {
         let err = self.fails(who, args, 1);
         assert!(err.contains("permission denied"), "{who:?} {args:?}: {err}");
+        let wanted = format!("this needs {}", self.group(needs));
+        assert!(err.contains(&wanted), "{who:?} {args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
@@ -508,7 +511,7 @@ fn the_job_role_runs_jobs_and_cannot_change_the_inventory_or_the_history() {
         &["remove", "a0"],
         &["delete_db", "--yes"],
     ] {
-        roles.denied(job, args);
+        roles.denied(job, args, Who::Admin);
     }
     assert_eq!(
         texts(
@@ -635,14 +638,61 @@ fn the_readonly_role_reads_the_pool_but_never_a_credential() {
         }
     }
 
-    // molteniron itself: history reads only events; status and the job commands need nodes.
+    // molteniron itself: status and history work, through the view: the same nodes, masked the same.
     let history = roles.ok(readonly, &["history", "-o", "json"]);
     assert!(history.contains("job-9"));
-    roles.denied(readonly, &["status"]);
-    roles.denied(readonly, &["export"]);
-    roles.denied(readonly, &["allocate", "job-10"]);
-    roles.denied(readonly, &["release", "job-9"]);
-    roles.denied(readonly, &["get-field", "job-9", "ipmi_password"]);
+    let by_node = roles.ok(readonly, &["history", "--node", "r0"]);
+    assert!(
+        by_node.contains("allocate") && by_node.contains("job-9"),
+        "{by_node}"
+    );
+    assert!(!by_node.contains("r1"), "{by_node}");
+    assert_eq!(
+        roles.ok(readonly, &["status", "-o", "json"]),
+        db.ok(&["status", "-o", "json"])
+    );
+    for args in [
+        &["status"][..],
+        &["status", "--baremetal"],
+        &["status", "--pool", "default", "--owner", "job-9"],
+        &["status_baremetal", "-o", "csv"],
+    ] {
+        let out = roles.ok(readonly, args);
+        assert!(
+            out.contains("r0") && out.contains("10.210.0.1"),
+            "{args:?}: {out}"
+        );
+        for secret in secrets {
+            assert!(!out.contains(secret), "{args:?}: {out}");
+        }
+    }
+    assert_eq!(
+        roles.ok(readonly, &["status", "--summary", "-o", "csv"]),
+        "pool,ready,allocated,dirty,maintenance,total\ndefault,1,1,0,0,2\n"
+    );
+    // Asking for the credentials is refused, naming the roles that may read them.
+    roles.denied(readonly, &["status", "--show-secrets"], Who::Job);
+    for args in [
+        &["export"][..],
+        &["allocate", "job-10"],
+        &["release", "job-9"],
+        &["get-field", "job-9", "ipmi_password"],
+    ] {
+        roles.denied(readonly, args, Who::Job);
+    }
+    let err = roles.fails(readonly, &["export"], 1);
+    let (job, admin, login) = (
+        roles.group(Who::Job),
+        roles.group(Who::Admin),
+        roles.login(readonly),
+    );
+    assert!(
+        err.contains(&format!(
+            "this needs {job} or {admin} (hint: GRANT {job} TO {login})"
+        )),
+        "{err}"
+    );
+    roles.denied(readonly, &["set-field", "r0", "cpus", "2"], Who::Admin);
 }
 
 #[test]
@@ -695,6 +745,14 @@ fn the_admin_role_migrates_and_changes_the_inventory() {
         ["a1 a2 b0 b1"]
     );
 
+    // On an up-to-date schema, migrate has nothing to do, whoever runs it (a deploy script may run it as
+    // the job role): it succeeds without trying to create anything.
+    for who in EVERYONE {
+        let (code, out, err) = roles.run(who, &["migrate"]);
+        assert_eq!((code, out.as_str()), (0, ""), "{who:?}: {err}");
+        assert!(err.contains("the schema is up to date"), "{who:?}: {err}");
+    }
+
     // A pending migration: only the admin role may apply it (it creates objects and records itself).
     conn.batch_execute(include_str!(
         "../../migrations/2026-11-22-000001_nodes_public/down.sql"
@@ -707,8 +765,8 @@ fn the_admin_role_migrates_and_changes_the_inventory() {
     // Roles need the current schema.
     let err = db.fails(&["roles", "--apply", "--prefix", &roles.prefix], 1);
     assert!(err.contains("run `molteniron migrate`"), "{err}");
-    roles.denied(Who::Job, &["migrate"]);
-    roles.denied(Who::Readonly, &["migrate"]);
+    roles.denied(Who::Job, &["migrate"], Who::Admin);
+    roles.denied(Who::Readonly, &["migrate"], Who::Admin);
     let no_view = "SELECT count(*) AS n FROM pg_class WHERE relname = 'nodes_public'";
     assert_eq!(count(&mut conn, no_view), 0);
     let (code, _, err) = roles.run(admin_role, &["migrate"]);
@@ -783,7 +841,16 @@ fn only_an_owner_may_apply_the_roles_and_only_to_a_migrated_database() {
         &["roles", "--apply", "--prefix", &other.prefix],
         1,
     );
-    assert!(err.contains("permission denied to create role"), "{err}");
+    for wanted in [
+        format!(
+            "creating roles {}, {}",
+            other.group(Who::Admin),
+            other.group(Who::Job)
+        ),
+        format!("needs CREATEROLE, which {owner} lacks"),
+    ] {
+        assert!(err.contains(&wanted), "lacks {wanted:?}: {err}");
+    }
     assert_eq!(count(&mut conn, &created), 0);
 
     let empty = TestDb::unmigrated();
@@ -857,4 +924,31 @@ fn concurrent_applies_to_one_cluster_all_succeed() {
         "{granted:?}"
     );
     assert_eq!(privileges(&mut dbs[1].conn(), &roles.prefix), granted);
+}
+
+#[test]
+fn a_permission_error_names_the_default_role_where_none_is_set_up() {
+    let db = TestDb::new();
+    db.seed("n", 1, "default");
+    // A login in no group, in a database whose roles were never applied: no role to name but the default.
+    let roles = Roles::new(vec![&db]);
+    let nobody = roles.login(Who::Owner);
+    db.conn()
+        .batch_execute(&format!("CREATE ROLE {nobody} LOGIN PASSWORD '{PASSWORD}'"))
+        .unwrap();
+    for (args, group) in [
+        (&["status"][..], "readonly"),
+        (&["allocate", "j"], "job"),
+        (&["add", "x", "--bmc-address", "10.230.0.1"], "admin"),
+    ] {
+        let err = roles.fails(Who::Owner, args, 1);
+        assert!(err.contains("permission denied"), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "this needs the {group} role of `molteniron roles` (molteniron_{group} unless"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("`molteniron roles --apply`"), "{err}");
+    }
 }

@@ -5,7 +5,7 @@
 -- {job}: allocate, release, renew, reap, get-field, status and history. It reads every
 --     node, credentials included (allocate hands them out), and cannot add, change or remove nodes,
 --     nor change or delete events.
--- {readonly}: psql inspection and history without BMC credentials: events, every column of
+-- {readonly}: psql inspection, status and history without BMC credentials: events, every column of
 --     nodes except driver_info, properties and ironic_fields, and the view nodes_public, which shows
 --     those three with passwords masked.
 --
@@ -32,6 +32,25 @@ BEGIN
     THEN
         RAISE EXCEPTION 'only the owner of database % and of its molteniron tables (or a superuser) can set these privileges',
             current_database()
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$roles$;
+
+-- Creating a missing role needs CREATEROLE: say which roles and what to do, rather than PostgreSQL's
+-- bare "permission denied to create role".
+DO $roles$
+DECLARE
+    missing text;
+BEGIN
+    SELECT string_agg(name, ', ' ORDER BY n) INTO missing
+    FROM unnest(ARRAY['{admin}', '{job}', '{readonly}']) WITH ORDINALITY AS wanted (name, n)
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = wanted.name);
+    IF missing IS NOT NULL
+       AND NOT (SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user)
+    THEN
+        RAISE EXCEPTION 'permission denied: creating roles % needs CREATEROLE, which % lacks (hint: have a superuser or a role with CREATEROLE run it once; the owner can run it again after that)',
+            missing, current_user
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 END
