@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::timestamp;
+use crate::domain::{HARDWARE_PROPERTIES, timestamp};
 use crate::inventory::{IRONIC_NODE_FIELDS, NodeSpec, parse_ip_list};
 use crate::store::nodes::Node;
 
@@ -90,6 +90,15 @@ impl Field {
             other => return Err(format!("unknown field {other:?}")),
         };
         Ok(field)
+    }
+
+    /// Whether `name` resolves only by the last rule of [`Field::parse`] (any other simple name means
+    /// `properties.NAME`): not one of molteniron's fields, an alias, an Ironic field, a BMC setting or a
+    /// hardware property. `set-field` accepts such a name only for a key the node already has, as the
+    /// original MoltenIron did, so a typo (`cpu` for `cpus`) does not create a property.
+    pub fn is_guess(name: &str) -> bool {
+        !HARDWARE_PROPERTIES.contains(&name)
+            && matches!(Field::parse(name), Ok(Field::Property(key)) if key == name)
     }
 
     /// The canonical name, as history records it.
@@ -303,6 +312,28 @@ mod tests {
         assert!(Field::parse("driver_info").is_err());
         assert!(Field::parse("a b").is_err());
         assert!(Field::parse("driver_info.").is_err());
+    }
+
+    #[test]
+    fn only_the_catch_all_rule_is_a_guess() {
+        for name in ["cpu", "anything", "rack"] {
+            assert!(Field::is_guess(name), "{name}");
+        }
+        for name in [
+            "cpus",
+            "cpu_arch",
+            "ram_mb",
+            "memory_mb",
+            "ipmi_ip",
+            "properties.cpu",
+            "driver_info.x",
+            "resource_class",
+            "redfish_password",
+            "drac_address",
+            "name",
+        ] {
+            assert!(!Field::is_guess(name), "{name}");
+        }
     }
 
     #[test]

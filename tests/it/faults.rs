@@ -97,7 +97,7 @@ fn a_terminated_session_is_retried_only_by_commands_safe_to_repeat() {
     let db = TestDb::new();
     db.seed("a", 1, "default");
     db.ok(&["allocate", "job-1"]);
-    db.ok(&["set-field", "a0", "rack", "r1"]);
+    db.ok(&["set-field", "a0", "properties.rack", "r1"]);
 
     // Hold the node's row so that the next commands block on it.
     let mut holder = db.conn();

@@ -572,9 +572,20 @@ fn set_field_understands_aliases_and_types() {
     db.ok(&["set_field", "n1", "port_hwaddr", "DE:AD:BE:EF:00:99"]);
     db.ok(&["set-field", &id, "node_pool", "p2"]);
     db.ok(&["set-field", "n1", "allocation_pool", "10.0.9.1,10.0.9.2"]);
+    // A plain name that is none of ours, no alias, no Ironic field and no key the node has: exit 4, as
+    // the original refused it, so a typo never creates a property. The explicit name creates it; then
+    // the plain name changes it.
+    let before = db.ok(&["status", "-o", "json"]);
+    for (name, value) in [("rack", "42"), ("cpu", "8"), ("slot", "42")] {
+        let err = db.fails(&["set-field", "n1", name, value], 4);
+        assert!(err.contains(&format!("unknown field \"{name}\"")), "{err}");
+        assert!(err.contains(&format!("properties.{name}")), "{err}");
+    }
+    assert_eq!(db.ok(&["status", "-o", "json"]), before, "nothing written");
+    db.ok(&["set-field", "n1", "properties.rack", "41"]);
     db.ok(&["set-field", "n1", "rack", "42"]);
-    db.ok(&["set-field", "n1", "slot", "42", "--type", "int"]);
-    db.ok(&["set_field", &id, "units", "7", "int"]);
+    db.ok(&["set-field", "n1", "properties.slot", "42", "--type", "int"]);
+    db.ok(&["set_field", &id, "properties.units", "7", "int"]);
     db.ok(&[
         "set-field",
         "n1",
@@ -621,7 +632,8 @@ fn set_field_understands_aliases_and_types() {
             &mut db.conn(),
             "SELECT count(*) AS n FROM events WHERE action = 'set_field'"
         ),
-        11
+        12,
+        "one event per change; none for the refused names"
     );
     // The set-field output is the changed node.
     let out = json(&db.ok(&["set-field", "n1", "name", "n1-renamed", "-o", "json"]));

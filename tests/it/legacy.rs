@@ -216,8 +216,9 @@ fn set_field_takes_the_type_as_a_fourth_argument() {
     let id = node(&db, "bm1")["id"].as_i64().unwrap().to_string();
     db.ok(&["set_field", &id, "cpus", "16", "int"]);
     db.ok(&["set_field", &id, "ipmi_user", "admin", "string"]);
-    db.ok(&["set_field", &id, "gpus", "2", "int"]);
-    db.ok(&["set_field", &id, "label", "2", "string"]);
+    db.fails(&["set_field", &id, "gpus", "2", "int"], 4);
+    db.ok(&["set_field", &id, "properties.gpus", "2", "int"]);
+    db.ok(&["set_field", &id, "properties.label", "2", "string"]);
     db.ok(&[
         "set_field",
         &id,
