@@ -58,6 +58,23 @@ impl Files {
         Ok(files)
     }
 
+    /// When a localrc is written for nodes of different shapes (arch, cpus, memory, disk): which node's
+    /// values it holds, for a warning. localrc can describe only one shape; DevStack enrolls every node
+    /// with it.
+    pub fn shape_warning(&self, nodes: &[Node]) -> Option<String> {
+        let first = nodes.first()?;
+        let differs = nodes.iter().find(|n| n.hardware() != first.hardware())?;
+        self.localrc.as_ref().map(|(_, path)| {
+            format!(
+                "the nodes differ in hardware ({} is not like {}): {} holds {}'s IRONIC_HW_* values",
+                differs.name,
+                first.name,
+                path.display(),
+                first.name
+            )
+        })
+    }
+
     /// Whether any file was asked for.
     pub fn any(&self) -> bool {
         self.hardware_info.is_some() || self.localrc.is_some()

@@ -187,6 +187,8 @@ pub struct Bmc {
     pub address: String,
     pub username: String,
     pub password: String,
+    /// The IPMI port (`ipmi_port`, e.g. VirtualBMC's 6230), empty when not given (ipmitool's 623).
+    pub port: String,
 }
 
 /// Reads the BMC address and credentials from driver_info: `ipmi_*` for ipmi, `redfish_*` for redfish,
@@ -210,11 +212,13 @@ pub fn bmc(driver: &str, driver_info: &Map<String, Value>) -> Bmc {
             address: text(&format!("{driver}_address")),
             username: text(&format!("{driver}_username")),
             password: text(&format!("{driver}_password")),
+            port: text("ipmi_port"),
         },
         _ => Bmc {
             address: by_suffix("_address"),
             username: by_suffix("_username"),
             password: by_suffix("_password"),
+            port: text("ipmi_port"),
         },
     }
 }

@@ -156,6 +156,7 @@ pub fn status(
         header.extend([
             "bmc user",
             "bmc password",
+            "bmc port",
             "macs",
             "cpu arch",
             "cpus",
@@ -196,7 +197,7 @@ pub fn status(
                 } else {
                     MASK.to_owned()
                 };
-                row.extend([bmc.username, password, node.macs().join(" ")]);
+                row.extend([bmc.username, password, bmc.port, node.macs().join(" ")]);
                 row.extend(node.hardware());
                 row.push(node.allocation_pool.join(","));
             }
@@ -351,7 +352,9 @@ fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
     let bmc = node.bmc();
     let macs = node.macs();
     let [cpu_arch, cpus, memory_mb, local_gb] = node.hardware();
-    vec![
+    // MOLTENIRON_BMC_PORT only when the node has one (VirtualBMC's ports); ipmitool's default otherwise.
+    let port = (!bmc.port.is_empty()).then(|| ("BMC_PORT", bmc.port.clone()));
+    let mut fields = vec![
         ("ID", node.id.to_string()),
         ("NAME", node.name.clone()),
         ("POOL", node.pool.clone()),
@@ -370,7 +373,11 @@ fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
             "LEASE_EXPIRES_AT",
             node.lease_expires_at.map(timestamp).unwrap_or_default(),
         ),
-    ]
+    ];
+    if let Some(port) = port {
+        fields.insert(7, port);
+    }
+    fields
 }
 
 fn env_line(key: &str, value: &str) -> Result<String> {

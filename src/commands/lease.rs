@@ -194,6 +194,9 @@ impl AllocateArgs {
                 return Err(e);
             }
         };
+        if let Some(warning) = files.shape_warning(&nodes) {
+            output::note(&format!("warning: {warning}"));
+        }
         files.write(&nodes)?;
         output::allocation(&self.owner, &nodes, format, self.show_secrets)
     }

@@ -303,3 +303,51 @@ fn a_credential_with_whitespace_is_refused_for_the_hardware_info_file_and_nothin
     db.ok(&["allocate", "job-1", "1", "spaced-pw"]);
     assert_eq!(allocated(&db), 1);
 }
+
+/// localrc describes one shape: when the nodes differ, allocate says on stderr whose values it wrote.
+#[test]
+fn localrc_for_nodes_of_different_shapes_warns_which_node_it_describes() {
+    let db = TestDb::new();
+    golden_node(&db);
+    db.ok(&[
+        "add_baremetal",
+        "devstack2",
+        "10.1.2.2",
+        "user",
+        "password",
+        "10.1.2.5",
+        "de:ad:be:ef:00:02",
+        "ppc64el",
+        "16",
+        "2048",
+        "32",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let localrc = dir.path().join("localrc");
+    let (code, _, stderr) = db.run(&[
+        "allocate",
+        "job-1",
+        "2",
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: the nodes differ in hardware (devstack2 is not like devstack1)"),
+        "{stderr}"
+    );
+    assert!(read(&localrc).contains("IRONIC_HW_NODE_CPU=8\n"));
+    db.ok(&["release", "job-1"]);
+    // One shape, or no localrc: no warning.
+    let (_, _, stderr) = db.run(&[
+        "allocate",
+        "job-2",
+        "1",
+        "--localrc",
+        localrc.to_str().unwrap(),
+    ]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    db.ok(&["release", "job-2"]);
+    let (_, _, stderr) = db.run(&["allocate", "job-3", "2"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

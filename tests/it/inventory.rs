@@ -862,16 +862,16 @@ fn status_formats_filters_and_masking() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,name,pool,state,owner,held,lease left,bmc address,bmc user,bmc password,macs,cpu arch,cpus,memory mb,local gb,allocation pool"
+        "id,name,pool,state,owner,held,lease left,bmc address,bmc user,bmc password,bmc port,macs,cpu arch,cpus,memory mb,local gb,allocation pool"
     );
     assert!(
         lines[2].ends_with(
-            ",10.0.0.2,u2,********,02:00:00:00:00:02,x86_64,4,1024,20,\"10.1.0.1,10.1.0.2\""
+            ",10.0.0.2,u2,********,,02:00:00:00:00:02,x86_64,4,1024,20,\"10.1.0.1,10.1.0.2\""
         ),
         "{csv}"
     );
     assert!(
-        lines[3].ends_with(",10.0.0.3,,,,,,,,"),
+        lines[3].ends_with(",10.0.0.3,,,,,,,,,"),
         "no password, nothing to mask: {csv}"
     );
 

@@ -352,6 +352,31 @@ fn env_output_is_shell_evaluable() {
             && both.contains("MOLTENIRON_NAME_1=a1"),
         "{both}"
     );
+    assert!(
+        !both.contains("BMC_PORT"),
+        "no port given, none printed: {both}"
+    );
+}
+
+/// VirtualBMC and friends listen on their own IPMI ports: env and status --baremetal carry ipmi_port.
+#[test]
+fn the_ipmi_port_is_printed_when_a_node_has_one() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    db.ok(&[
+        "set-field",
+        "a0",
+        "driver_info.ipmi_port",
+        "6230",
+        "--type",
+        "int",
+    ]);
+    let env = db.ok(&["allocate", "job-1", "1", "-o", "env"]);
+    assert!(env.contains("\nMOLTENIRON_BMC_PORT=6230\n"), "{env}");
+    let csv = db.ok(&["status", "--baremetal", "-o", "csv"]);
+    assert!(csv.contains(",u,********,6230,"), "{csv}");
+    let out = json(&db.ok(&["status", "-o", "json"]));
+    assert_eq!(out[0]["driver_info"]["ipmi_port"], 6230);
 }
 
 #[test]

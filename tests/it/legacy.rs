@@ -274,11 +274,11 @@ fn status_type_flag_and_status_baremetal() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,name,pool,state,owner,held,lease left,bmc address,bmc user,bmc password,macs,cpu arch,cpus,memory mb,local gb,allocation pool"
+        "id,name,pool,state,owner,held,lease left,bmc address,bmc user,bmc password,bmc port,macs,cpu arch,cpus,memory mb,local gb,allocation pool"
     );
     assert!(
         lines[1].ends_with(
-            ",10.0.0.1,user,********,de:ad:be:ef:00:01,ppc64el,8,2048,32,\"10.1.1.1,10.1.1.2\""
+            ",10.0.0.1,user,********,,de:ad:be:ef:00:01,ppc64el,8,2048,32,\"10.1.1.1,10.1.1.2\""
         ),
         "{csv}"
     );
