@@ -551,7 +551,8 @@ impl<'de> Deserialize<'de> for IpList {
 /// Parses and validates a whole nodes.yaml: a syntax or key error names the node and line; a rule error
 /// names the node; two nodes with one name or one MAC are an error.
 pub fn parse_inventory(text: &str) -> Result<Vec<NodeSpec>, String> {
-    let inventory: Inventory = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let inventory: Inventory =
+        serde_yaml::from_str(text).map_err(|e| at_the_keys_line(text, &e.to_string()))?;
     let mut names = BTreeSet::new();
     let mut macs = BTreeSet::new();
     let mut nodes = inventory.nodes;
@@ -573,6 +574,40 @@ pub fn parse_inventory(text: &str) -> Result<Vec<NodeSpec>, String> {
     Ok(nodes)
 }
 
+/// serde_yaml places an unknown-key error at the start of the node it is in; a misspelt key is easier
+/// to find at its own line. Moves `at line L column C` to the first line at or after L that holds the key
+/// named by "unknown field `KEY`" (the message is kept as it is when no such line is found).
+fn at_the_keys_line(text: &str, message: &str) -> String {
+    let key = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(key, _)| key);
+    let location = message.rfind(" at line ").and_then(|i| {
+        let rest = &message[i + " at line ".len()..];
+        let (line, _) = rest.split_once(" column ")?;
+        Some((i, line.parse::<usize>().ok()?))
+    });
+    let (Some(key), Some((at, line))) = (key, location) else {
+        return message.to_owned();
+    };
+    let found = text
+        .lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .find_map(|(n, l)| {
+            let trimmed = l.trim_start().trim_start_matches("- ");
+            let column = l.len() - trimmed.len() + 1;
+            let rest = trimmed.strip_prefix(key)?;
+            rest.trim_start()
+                .starts_with(':')
+                .then_some((n + 1, column))
+        });
+    match found {
+        Some((n, column)) => format!("{} at line {n} column {column}", &message[..at]),
+        None => message.to_owned(),
+    }
+}
+
 /// Renders nodes as a nodes.yaml document that [`parse_inventory`] reads back to the same nodes.
 pub fn render_inventory(nodes: Vec<NodeSpec>) -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&Inventory { nodes })
@@ -581,6 +616,17 @@ pub fn render_inventory(nodes: Vec<NodeSpec>) -> Result<String, serde_yaml::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_reported_at_its_own_line() {
+        let text = "nodes:\n  - name: a\n    driver: ipmi\n    pool: p\n    propertes:\n      cpus: 8\n  - name: b\n";
+        let err = parse_inventory(text).unwrap_err();
+        assert!(err.contains("unknown field `propertes`"), "{err}");
+        assert!(err.ends_with("at line 5 column 5"), "{err}");
+        let first = "nodes:\n  - nmae: a\n";
+        let err = parse_inventory(first).unwrap_err();
+        assert!(err.ends_with("at line 2 column 5"), "{err}");
+    }
 
     const EXAMPLE: &str = "nodes:
   - name: n1

@@ -1,6 +1,7 @@
 //! Inventory commands: import, export, add, set-field, remove, delete_db. The legacy add_* forms are in
 //! `legacy` and end in [`add_legacy`].
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,9 @@ pub struct ImportArgs {
     /// Update the inventory of nodes that already exist (never their state or owner).
     #[arg(long)]
     pub update: bool,
+    /// Check everything the import would do, in the database, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,19 +138,25 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 impl ImportArgs {
-    /// `import FILE [--update]`: every node or none.
+    /// `import FILE [--update] [--dry-run]`: every node or none. Says which pools are new (a typo'd pool
+    /// is noticed) and, with --update, which nodes changed in which fields (never their values).
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         let (path, update) = (self.file.as_path(), self.update);
         ctx.format(&[Format::Human])?;
         let text = read_text(path)?;
         let specs =
             parse_inventory(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        let (added, updated, unchanged) = ctx.with_db(|conn| {
-            conn.transaction(|conn| {
-                let (mut added, mut changed, mut unchanged) = (0, Vec::new(), 0);
+        let decided = ctx.with_db(|conn| {
+            let outcome = conn.transaction(|conn| {
+                let before: BTreeSet<String> = nodes::pools(conn)?.into_iter().collect();
+                let mut report = ImportReport::default();
+                let mut changed = Vec::new();
                 for spec in &specs {
                     if nodes::insert(conn, spec)?.is_some() {
-                        added += 1;
+                        report.added += 1;
+                        if !before.contains(&spec.pool) {
+                            report.new_pools.insert(spec.pool.clone());
+                        }
                         continue;
                     }
                     if !update {
@@ -160,9 +170,14 @@ impl ImportArgs {
                     // and a no-op import never makes allocators skip nodes.
                     let node = nodes::find(conn, &spec.name, false)?
                         .with_context(|| format!("node {} vanished during import", spec.name))?;
-                    if node.spec() == *spec {
-                        unchanged += 1;
+                    let fields = changed_fields(&node.spec(), spec);
+                    if fields.is_empty() {
+                        report.unchanged += 1;
                     } else {
+                        if !before.contains(&spec.pool) {
+                            report.new_pools.insert(spec.pool.clone());
+                        }
+                        report.updated.push((spec.name.clone(), fields));
                         changed.push((node.id, spec));
                     }
                 }
@@ -173,13 +188,76 @@ impl ImportArgs {
                     nodes::update_inventory(conn, *id, spec, EventAction::Update, detail)?;
                 }
                 refuse_shared_hardware(conn)?;
-                Ok::<_, anyhow::Error>((added, changed.len(), unchanged))
-            })
+                if self.dry_run {
+                    // Everything was checked by the database itself; undo it.
+                    return Err(anyhow::Error::new(DryRun(report)));
+                }
+                Ok::<_, anyhow::Error>(report)
+            });
+            match outcome {
+                Err(e) if e.is::<DryRun>() => match e.downcast::<DryRun>() {
+                    Ok(DryRun(report)) => Ok(report),
+                    Err(e) => Err(e),
+                },
+                other => other,
+            }
         })?;
-        let summary = format!("{added} added, {updated} updated, {unchanged} unchanged");
-        output::note(&format!("imported {}: {summary}", path.display()));
+        let verb = if self.dry_run {
+            "would import (nothing written, --dry-run)"
+        } else {
+            "imported"
+        };
+        for (name, fields) in &decided.updated {
+            output::note(&format!("updated {name}: {}", fields.join(", ")));
+        }
+        for pool in &decided.new_pools {
+            output::note(&format!("new pool: {pool} (no node was in it before)"));
+        }
+        let summary = format!(
+            "{} added, {} updated, {} unchanged",
+            decided.added,
+            decided.updated.len(),
+            decided.unchanged
+        );
+        output::note(&format!("{verb} {}: {summary}", path.display()));
         Ok(())
     }
+}
+
+/// What an import did (or, with --dry-run, would do).
+#[derive(Debug, Default)]
+struct ImportReport {
+    added: usize,
+    /// Each updated node and the names of the fields that changed.
+    updated: Vec<(String, Vec<&'static str>)>,
+    unchanged: usize,
+    new_pools: BTreeSet<String>,
+}
+
+/// Carries a dry run's report out of the transaction it rolls back.
+#[derive(Debug, thiserror::Error)]
+#[error("dry run")]
+struct DryRun(ImportReport);
+
+/// The nodes.yaml fields in which `new` differs from `old`.
+fn changed_fields(old: &NodeSpec, new: &NodeSpec) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let mut differs = |name: &'static str, yes: bool| {
+        if yes {
+            fields.push(name);
+        }
+    };
+    differs("pool", old.pool != new.pool);
+    differs("driver", old.driver != new.driver);
+    differs("driver_info", old.driver_info != new.driver_info);
+    differs("properties", old.properties != new.properties);
+    differs("ports", old.ports != new.ports);
+    differs(
+        "allocation_pool",
+        old.allocation_pool != new.allocation_pool,
+    );
+    differs("ironic fields", old.ironic != new.ironic);
+    fields
 }
 
 /// Fails (exit 6) when two nodes claim one piece of hardware; called inside an inventory transaction.

@@ -1275,3 +1275,56 @@ fn hostile_files_are_refused_clearly_without_writing() {
     }
     assert_eq!(snapshot(&db), before);
 }
+
+/// import says which pools are new (so a typo'd pool is noticed), --update says which nodes changed in
+/// which fields (names only, never values), and --dry-run checks all of it in the database and writes
+/// nothing.
+#[test]
+fn import_reports_new_pools_changed_fields_and_dry_runs_write_nothing() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nodes.yaml");
+    let write = |yaml: &str| std::fs::write(&file, yaml).unwrap();
+    let path = file.to_str().unwrap();
+    write(
+        "nodes:\n  - {name: a, pool: x86, driver: fake, properties: {cpus: 8}, ports: [{address: '02:00:00:00:aa:01'}]}\n",
+    );
+    let (code, _, stderr) = db.run(&["import", path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("new pool: x86"), "{stderr}");
+    write(
+        "nodes:\n  - {name: a, pool: x68, driver: fake, properties: {cpus: 16}, driver_info: {ipmi_password: s3cr3t-pw}, ports: [{address: '02:00:00:00:aa:01'}]}\n  - {name: b, pool: x86, driver: fake, ports: [{address: '02:00:00:00:aa:02'}]}\n",
+    );
+    let events = |db: &TestDb| count(&mut db.conn(), "SELECT count(*) AS n FROM events");
+    let before = (db.ok(&["status", "-o", "json"]), events(&db));
+    let (code, _, stderr) = db.run(&["import", "--update", "--dry-run", path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("updated a: pool, driver_info, properties"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("new pool: x68"), "{stderr}");
+    assert!(!stderr.contains("new pool: x86"), "{stderr}");
+    assert!(
+        stderr.contains("would import") && stderr.contains("1 added, 1 updated, 0 unchanged"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t-pw"), "{stderr}");
+    assert_eq!(
+        (db.ok(&["status", "-o", "json"]), events(&db)),
+        before,
+        "a dry run writes nothing"
+    );
+    // A dry run is checked by the database: a conflict is still a conflict.
+    write("nodes:\n  - {name: c, driver: fake, ports: [{address: '02:00:00:00:aa:01'}]}\n");
+    db.fails(&["import", "--dry-run", path], 6);
+    write(
+        "nodes:\n  - {name: a, pool: x68, driver: fake, properties: {cpus: 16}, ports: [{address: '02:00:00:00:aa:01'}]}\n",
+    );
+    let (_, _, stderr) = db.run(&["import", "--update", path]);
+    assert!(stderr.contains("updated a: pool, properties\n"), "{stderr}");
+    assert!(
+        stderr.contains("imported") && stderr.contains("0 added, 1 updated"),
+        "{stderr}"
+    );
+}
