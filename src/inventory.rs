@@ -652,7 +652,7 @@ mod tests {
     fn unknown_key_is_named_with_its_line() {
         let err = parse_inventory("nodes:\n  - name: n1\n    drivr: ipmi\n").unwrap_err();
         assert!(
-            err.contains("drivr") && err.contains("nodes[0]") && err.contains("line 2"),
+            err.contains("drivr") && err.contains("nodes[0]") && err.contains("at line 3 column 5"),
             "{err}"
         );
     }
