@@ -13,7 +13,7 @@ use diesel::result::{ConnectionError, Error as DbError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::Config;
-use crate::error::{Failure, is_missing_relation};
+use crate::error::{Failure, is_conninfo_error, is_missing_relation};
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -236,24 +236,6 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
             Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()
         }
     })
-}
-
-/// Whether libpq refused the connection string itself (its parse errors) rather than failing to connect.
-fn is_conninfo_error(message: &str) -> bool {
-    let message = message.trim_start();
-    [
-        "invalid ",
-        "missing ",
-        "extra key/value",
-        "could not match",
-        "unexpected character",
-        "forbidden value",
-    ]
-    .iter()
-    .any(|start| message.starts_with(start))
-        || ["unterminated quoted string", " in URI", "percent-encoded"]
-            .iter()
-            .any(|m| message.contains(m))
 }
 
 /// Applies every pending migration, holding an advisory lock so that hosts running `migrate` at the same

@@ -201,6 +201,24 @@ pub fn is_connection_lost(err: &DbError) -> bool {
     }
 }
 
+/// Whether libpq refused the connection string itself (its parse errors) rather than failing to connect.
+pub fn is_conninfo_error(message: &str) -> bool {
+    let message = message.trim_start();
+    [
+        "invalid ",
+        "missing ",
+        "extra key/value",
+        "could not match",
+        "unexpected character",
+        "forbidden value",
+    ]
+    .iter()
+    .any(|start| message.starts_with(start))
+        || ["unterminated quoted string", " in URI", "percent-encoded"]
+            .iter()
+            .any(|m| message.contains(m))
+}
+
 /// Whether a database error says a table, column or function is missing (an unmigrated database).
 pub fn is_missing_relation(err: &DbError) -> bool {
     matches!(err, DbError::DatabaseError(_, info) if info.message().contains("does not exist"))

@@ -188,3 +188,83 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .is_empty()
     );
 }
+
+#[test]
+fn matching_pools_counts_the_public_view_force_release_and_find_name() {
+    let db = TestDb::new();
+    let conn = &mut db.conn();
+    for (i, pool) in ["p", "p", "q"].iter().enumerate() {
+        let mut s = spec(&format!("n{i}"), pool, &format!("52:54:00:00:02:0{i}"));
+        s.properties.insert("cpus".to_owned(), json!(8 * (i + 1)));
+        s.driver_info
+            .insert("ipmi_password".to_owned(), json!("hunter22"));
+        nodes::insert(conn, &s).unwrap();
+    }
+    let m = nodes::matching(conn, &json!({"pool": "p", "min_cpus": 16})).unwrap();
+    assert_eq!(
+        (m.matching, m.in_pool, m.pools.clone()),
+        (1, 2, vec!["p".to_owned(), "q".to_owned()])
+    );
+    let m = nodes::matching(conn, &json!({"pool": "zz"})).unwrap();
+    assert_eq!((m.matching, m.in_pool), (0, 0));
+    assert_eq!(nodes::pools(conn).unwrap(), ["p", "q"]);
+
+    let n0 = nodes::allocate(conn, "job", &json!({"pool": "p"}), 1, 60.0).unwrap();
+    let counts = nodes::count_by_pool(conn, None, None).unwrap();
+    assert!(
+        counts.contains(&("p".to_owned(), NodeState::Allocated, 1)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&("p".to_owned(), NodeState::Ready, 1)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&("q".to_owned(), NodeState::Ready, 1)),
+        "{counts:?}"
+    );
+
+    assert!(nodes::may_read_credentials(conn).unwrap());
+    let public = nodes::list_public(conn, &json!({"min_cpus": 16}), None).unwrap();
+    assert_eq!(
+        public.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        ["n1", "n2"]
+    );
+    assert!(
+        public
+            .iter()
+            .all(|n| n.driver_info["ipmi_password"] != "hunter22"),
+        "the view masks credentials"
+    );
+
+    let released = nodes::force_release(conn, &n0[0], NodeState::Ready)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (released.state, released.owner.clone()),
+        (NodeState::Ready, None)
+    );
+    assert!(
+        nodes::force_release(conn, &released, NodeState::Ready)
+            .unwrap()
+            .is_none()
+    );
+    let filter = EventFilter {
+        node_name: Some("n0".to_owned()),
+        limit: 10,
+        ..Default::default()
+    };
+    let last = events::list(conn, &filter).unwrap().pop().unwrap();
+    assert_eq!(last.action, EventAction::ForceRelease);
+
+    let id = n0[0].id;
+    assert_eq!(
+        nodes::find_name(conn, "n0").unwrap(),
+        Some((id, "n0".to_owned()))
+    );
+    assert_eq!(
+        nodes::find_name(conn, &id.to_string()).unwrap(),
+        Some((id, "n0".to_owned()))
+    );
+    assert_eq!(nodes::find_name(conn, "nope").unwrap(), None);
+}
