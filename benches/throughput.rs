@@ -68,7 +68,7 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
             std::thread::spawn(move || {
                 let mut conn = db::connect(&url, &Config::default()).unwrap();
                 let owner = format!("bench-{t}");
-                let filter = serde_json::json!({"pool": "default"});
+                let filter = serde_json::json!({}); // any pool, as `molteniron allocate OWNER`
                 let mut ops = 0u64;
                 while Instant::now() < deadline {
                     let got = nodes::allocate(&mut conn, &owner, &filter, 1, 600.0).unwrap();

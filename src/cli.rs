@@ -115,11 +115,15 @@ pub enum Command {
     /// Add one node.
     Add(inventory::AddArgs),
 
-    /// Check out COUNT ready nodes of POOL for OWNER, all or nothing, and print what the job needs.
+    /// Check out COUNT ready nodes (of POOL, else of any pool) that match the hardware filters, for OWNER,
+    /// all or nothing, and print what the job needs.
     ///
-    /// The output includes BMC credentials. If OWNER already holds nodes, the same COUNT and POOL return
-    /// them again (a retried job does not leak machines); anything else is a conflict (exit 6). Fewer ready
-    /// nodes than COUNT is exit 3 and allocates nothing.
+    /// The human table masks BMC passwords (--show-secrets shows them); -o json, -o env and the DevStack
+    /// files carry them. If OWNER already holds nodes, the same COUNT (and POOL) return them again (a
+    /// retried job does not leak machines); anything else is a conflict (exit 6). Too few ready matching
+    /// nodes right now is exit 3 (retry later); a request that can never be satisfied as things stand (no
+    /// such pool, or fewer than COUNT nodes match in any state) is exit 8 (do not retry). Nothing is
+    /// allocated either way.
     Allocate(lease::AllocateArgs),
 
     /// Give back all nodes OWNER holds (or one with --node). Holding nothing is fine: exit 0.
@@ -152,7 +156,7 @@ pub enum Command {
     #[command(name = "set-field", alias = "set_field")]
     SetField(inventory::SetFieldArgs),
 
-    /// The pool at a glance: one row per node.
+    /// The pool at a glance: one row per node (the hardware filters preview what a request would match).
     Status(admin::StatusArgs),
 
     /// The events: who had which node when, and every edit.

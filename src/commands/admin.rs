@@ -54,9 +54,7 @@ pub struct StatusArgs {
     /// Only this pool.
     #[arg(long, value_name = "POOL")]
     pub pool: Option<String>,
-    /// Only nodes a request with these filters could match (in any state): preview a job's request.
-    #[command(flatten)]
-    pub filters: FilterArgs,
+
     /// Only nodes this owner holds.
     #[arg(long, value_name = "OWNER")]
     pub owner: Option<String>,
@@ -72,6 +70,9 @@ pub struct StatusArgs {
     /// Legacy spelling of -o (human or csv).
     #[arg(short = 't', long = "type", value_enum, hide = true)]
     pub legacy_type: Option<Format>,
+    // Only nodes a request with these filters could match, in any state: a preview of a job's request.
+    #[command(flatten)]
+    pub filters: FilterArgs,
 }
 
 #[derive(Debug, Args)]

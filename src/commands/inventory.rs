@@ -373,15 +373,23 @@ impl SetFieldArgs {
         let node = ctx.with_db(|conn| {
             conn.transaction(|conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
-                let has = |map: &Value| map.get(self.field.as_str()).is_some();
-                if Field::is_guess(&self.field) && !has(&node.properties) && !has(&node.driver_info)
-                {
+                // A plain name that is none of ours changes a key the node already has (properties
+                // first, as the original's blob), and is refused otherwise.
+                let mut field = field.clone();
+                if Field::is_guess(&self.field) {
                     let name = &self.field;
-                    return Err(Failure::NotFound(format!(
-                        "unknown field {name:?} (hint: set a new property as properties.{name}, a new \
-                         BMC setting as driver_info.{name})"
-                    ))
-                    .into());
+                    let has = |map: &Value| map.get(name.as_str()).is_some();
+                    if has(&node.properties) {
+                        field = Field::Property(name.clone());
+                    } else if has(&node.driver_info) {
+                        field = Field::DriverInfo(name.clone());
+                    } else {
+                        return Err(Failure::NotFound(format!(
+                            "unknown field {name:?} (hint: set a new property as properties.{name}, a \
+                             new BMC setting as driver_info.{name})"
+                        ))
+                        .into());
+                    }
                 }
                 let mut spec = node.spec();
                 field.set(&mut spec, value.clone()).map_err(invalid)?;

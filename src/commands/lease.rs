@@ -19,7 +19,9 @@ use crate::output::{self, Format};
 use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
 use crate::store::nodes::{self, Node};
 
-/// The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
+// The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
+// No `///` here: with deferred subcommands a struct's doc would replace the command's own description.
+// Flattened last in each command, so the heading below does not carry over to the command's own options.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Hardware filters (all must match)")]
 pub struct FilterArgs {
@@ -126,8 +128,6 @@ pub struct AllocateArgs {
     /// Every pool: the default when no POOL is given, spelled out.
     #[arg(long, conflicts_with_all = ["pool_arg", "pool"])]
     pub any_pool: bool,
-    #[command(flatten)]
-    pub filters: FilterArgs,
     /// Lease length, e.g. 90m, 2h, 3600 [default: max_lease from the config, 6000s].
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub lease: Option<Duration>,
@@ -141,6 +141,8 @@ pub struct AllocateArgs {
     /// -o json, -o env and the DevStack files always carry them.
     #[arg(long)]
     pub show_secrets: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
 }
 
 impl AllocateArgs {
@@ -255,16 +257,18 @@ fn granted(request: &Request, outcome: Outcome, format: Format) -> Result<Vec<No
                     (0, format!("there is no pool {pool:?}; pools: {pools}"))
                 }
                 Unsatisfiable::TooFew { matching } => {
-                    let noun = if matching == 1 { "node" } else { "nodes" };
-                    let criteria = filter.describe();
-                    let why = if criteria.is_empty() {
-                        format!("only {matching} {noun} in {}, in any state", filter.scope())
-                    } else {
-                        let verb = if matching == 1 { "matches" } else { "match" };
-                        format!(
-                            "only {matching} {noun} of {} {verb} {criteria}, in any state",
-                            filter.scope()
-                        )
+                    let (scope, criteria) = (filter.scope(), filter.describe());
+                    let why = match (matching, criteria.is_empty()) {
+                        (0, true) => format!("no node in {scope}"),
+                        (0, false) => format!("no node of {scope} matches {criteria}"),
+                        (1, true) => format!("only 1 node in {scope}, in any state"),
+                        (1, false) => {
+                            format!("only 1 node of {scope} matches {criteria}, in any state")
+                        }
+                        (n, true) => format!("only {n} nodes in {scope}, in any state"),
+                        (n, false) => {
+                            format!("only {n} nodes of {scope} match {criteria}, in any state")
+                        }
                     };
                     (matching, why)
                 }

@@ -584,6 +584,11 @@ fn set_field_understands_aliases_and_types() {
     assert_eq!(db.ok(&["status", "-o", "json"]), before, "nothing written");
     db.ok(&["set-field", "n1", "properties.rack", "41"]);
     db.ok(&["set-field", "n1", "rack", "42"]);
+    // A plain name the node has only in driver_info changes that key, not a new property.
+    db.ok(&["set-field", "n1", "driver_info.bootmode", "uefi"]);
+    let out = json(&db.ok(&["set-field", "n1", "bootmode", "bios", "-o", "json"]));
+    assert_eq!(out["driver_info"]["bootmode"], "bios");
+    assert_eq!(out["properties"].get("bootmode"), None, "{out}");
     db.ok(&["set-field", "n1", "properties.slot", "42", "--type", "int"]);
     db.ok(&["set_field", &id, "properties.units", "7", "int"]);
     db.ok(&[
@@ -632,7 +637,7 @@ fn set_field_understands_aliases_and_types() {
             &mut db.conn(),
             "SELECT count(*) AS n FROM events WHERE action = 'set_field'"
         ),
-        12,
+        14,
         "one event per change; none for the refused names"
     );
     // The set-field output is the changed node.

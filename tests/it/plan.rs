@@ -60,8 +60,8 @@ fn allocate_uses_the_ready_index_under_stale_statistics() {
             "{request}: the ready nodes are found by filtering: {text}"
         );
         if !request.contains("arch") {
-            // An unfiltered request plans as before matching existed: node_matches was inlined and
-            // every test of a filter the request lacks folded away.
+            // An unfiltered request plans as before matching existed: `$2 - 'pool' = '{}'` folded to
+            // true, so node_matches is never called.
             assert!(
                 !candidates.contains("node_matches")
                     && !candidates.contains("-> '")

@@ -15,9 +15,8 @@ use postgres::{Client, Config, NoTls};
 const ALLOCATE: &str = include_str!("../../../src/store/sql/allocate.sql");
 const RELEASE: &str = include_str!("../../../src/store/sql/release.sql");
 
-/// molteniron's defaults: one node of pool `default` for the default 100-minute lease, released to `ready`.
+/// molteniron's defaults: one node of any pool for the default 100-minute lease, released to `ready`.
 const COUNT: i64 = 1;
-const POOL: &str = "default";
 const LEASE_SECS: f64 = 6000.0;
 const RELEASE_STATE: &str = "ready";
 
@@ -44,18 +43,24 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     .map_err(|e| format!("COUNT {text}: {e}"))?,
                 None => COUNT,
             };
-            let pool = rest.get(1).map_or(POOL, String::as_str);
+            // The request as molteniron sends it: `{}` is any pool, `{"pool": POOL}` one pool.
+            let pool = rest.get(1);
+            let request = match pool {
+                Some(pool) => serde_json::json!({ "pool": pool }),
+                None => serde_json::json!({}),
+            };
             let ids = query(
                 ALLOCATE,
                 &[
                     (owner, Type::TEXT),
-                    (&pool, Type::TEXT),
+                    (&request, Type::JSONB),
                     (&count, Type::INT8),
                     (&LEASE_SECS, Type::FLOAT8),
                 ],
             )?;
             if ids.is_empty() {
-                return Err(format!("{owner}: no {count} ready node(s) in pool {pool}"));
+                let scope = pool.map_or("any pool".to_owned(), |p| format!("pool {p}"));
+                return Err(format!("{owner}: no {count} ready node(s) in {scope}"));
             }
             ids
         }
@@ -87,7 +92,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 /// returns the `id` column of the rows.
 fn query(sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<i64>, String> {
     let mut client = connect().map_err(|e| format!("cannot connect: {e}"))?;
-    let rows = client.query_typed(sql, params).map_err(|e| e.to_string())?;
+    let rows = client
+        .query_typed(sql, params)
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => e.to_string(),
+        })?;
     rows.iter()
         .map(|row| row.try_get::<_, i64>("id").map_err(|e| e.to_string()))
         .collect()
