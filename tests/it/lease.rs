@@ -3,16 +3,7 @@
 use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
-use crate::support::{TestDb, count, json};
-
-fn names(nodes: &Value) -> Vec<String> {
-    nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["name"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::support::{TestDb, count, json, names};
 
 #[test]
 fn allocate_takes_lowest_ids_of_the_pool_and_prints_credentials() {

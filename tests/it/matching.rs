@@ -4,9 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
-use crate::support::{TestDb, count, json};
+use crate::support::{TestDb, count, json, names};
 
 /// Six nodes of two shapes in two pools:
 ///
@@ -96,15 +94,6 @@ fn matching(db: &TestDb, filters: &[&str]) -> Vec<String> {
     let mut args = vec!["status", "-o", "json"];
     args.extend_from_slice(filters);
     names(&json(&db.ok(&args)))
-}
-
-fn names(nodes: &Value) -> Vec<String> {
-    nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[test]

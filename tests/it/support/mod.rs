@@ -7,6 +7,6 @@ pub mod process;
 pub mod server;
 
 pub use db::*;
-pub use json::json;
+pub use json::{json, names};
 pub use process::*;
 pub use server::*;
