@@ -313,8 +313,15 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
 
+/// A duration for people: to the millisecond under ten seconds, else to the second.
 fn human(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+    let whole = Duration::from_secs(duration.as_secs());
+    let rounded = if duration < Duration::from_secs(10) {
+        whole + Duration::from_millis(duration.subsec_millis().into())
+    } else {
+        whole
+    };
+    humantime::format_duration(rounded).to_string()
 }
 
 #[cfg(test)]
@@ -328,6 +335,12 @@ mod tests {
             Duration::from_secs(1)
         );
         assert_eq!(default_every(Duration::from_secs(6000)), MAX_DEFAULT_EVERY);
+    }
+
+    #[test]
+    fn durations_for_people_drop_what_nobody_reads() {
+        assert_eq!(human(Duration::from_micros(1_500_700)), "1s 500ms");
+        assert_eq!(human(Duration::from_millis(59_699)), "59s");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod exit_codes;
 mod faults;
 
 mod inventory;
+mod keepalive;
 mod layers;
 
 mod lease;
