@@ -129,7 +129,12 @@ pub enum Command {
     /// Give back all nodes OWNER holds (or one with --node). Holding nothing is fine: exit 0.
     Release(lease::ReleaseArgs),
 
-    /// Extend OWNER's lease on all its nodes (a heartbeat for long jobs). Exit 4 if OWNER holds nothing.
+    /// Extend OWNER's lease on all its nodes. Exit 4 if OWNER holds nothing.
+    ///
+    /// With --keep-alive it is the heartbeat of a long job: it renews every --every until OWNER releases its
+    /// nodes (exit 0) or the --while-pid process exits (exit 0), rides out database outages until the lease
+    /// would run out (then exit 5), and exits 4 when OWNER holds nothing at the start or loses a node to
+    /// reap, `maintenance --force` or `remove`.
     Renew(lease::RenewArgs),
 
     /// Release every allocation whose lease has expired (for cron) and print what was reaped.

@@ -89,7 +89,7 @@ impl Exit {
             }
             Exit::NotFound => {
                 "not found: no such node, the owner holds nothing (`renew`, `get-field`, `release --node`), \
-                 no such field"
+                 no such field, `renew --keep-alive` lost the lease"
             }
             Exit::Unreachable => {
                 "the database is unreachable, refused the login, or dropped the connection; safe to retry"

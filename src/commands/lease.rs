@@ -8,6 +8,7 @@ use clap::Args;
 use diesel::Connection;
 use serde_json::Value;
 
+use super::keepalive::KeepAlive;
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
 use crate::devstack;
@@ -302,6 +303,19 @@ pub struct RenewArgs {
     /// New lease from now, e.g. 90m, 2h, 3600 [default: max_lease from the config, 6000s].
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub lease: Option<Duration>,
+    /// Keep renewing, riding out database outages, until OWNER releases its nodes (exit 0) or loses them
+    /// to reap or an operator (exit 4). Prints nothing on stdout; ignores --retries.
+    #[arg(long)]
+    pub keep_alive: bool,
+    /// With --keep-alive: time between renews, shorter than the lease [default: a third of the lease, at
+    /// most 5m].
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, requires = "keep_alive")]
+    pub every: Option<Duration>,
+    /// With --keep-alive: stop (exit 0, nodes kept until the lease runs out) once process PID has exited,
+    /// e.g. --while-pid $$ from the job's shell.
+    #[arg(long, value_name = "PID", requires = "keep_alive",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub while_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -356,12 +370,21 @@ impl ReleaseArgs {
 }
 
 impl RenewArgs {
-    /// `renew OWNER [--lease DUR]`.
+    /// `renew OWNER [--lease DUR] [--keep-alive [--every DUR] [--while-pid PID]]`.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         let owner = self.owner.as_str();
-        let format = ctx.format(&[Format::Human, Format::Json])?;
         check_owner(owner).map_err(invalid)?;
         let lease = self.lease.unwrap_or(ctx.config.max_lease);
+        if self.keep_alive {
+            let keep_alive = KeepAlive {
+                owner,
+                lease,
+                every: self.every,
+                while_pid: self.while_pid,
+            };
+            return keep_alive.run(ctx);
+        }
+        let format = ctx.format(&[Format::Human, Format::Json])?;
         let renewed =
             ctx.with_db_repeatable(|conn| Ok(nodes::renew(conn, owner, lease.as_secs_f64())?))?;
         if renewed.is_empty() {

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod inventory;
+pub mod keepalive;
 pub mod lease;
 pub mod legacy;
 
@@ -114,19 +115,7 @@ impl Ctx {
     ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            let outcome = match db::connect(&self.url, &self.config) {
-                // Nothing was sent: always safe to try again.
-                Err(e) => Err((e, false)),
-                Ok(mut conn) => {
-                    // One process sends a statement or two: preparing them first would cost a round trip each.
-                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-                    body(&mut conn).map_err(|e| {
-                        let e = db::explain(&mut conn, e);
-                        (self.name_needed_role(&mut conn, e), true)
-                    })
-                }
-            };
-            let (err, started) = match outcome {
+            let (err, started) = match self.attempt(&mut body) {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
@@ -141,6 +130,26 @@ impl Ctx {
                 self.config.retries
             ));
             std::thread::sleep(delay);
+        }
+    }
+
+    /// One connection and one run of `body`, without retries (for callers that pace their own, like
+    /// `renew --keep-alive`). The error says whether `body` had started (false: nothing was sent).
+    fn attempt<T>(
+        &self,
+        mut body: impl FnMut(&mut PgConnection) -> Result<T>,
+    ) -> Result<T, (anyhow::Error, bool)> {
+        match db::connect(&self.url, &self.config) {
+            // Nothing was sent: always safe to try again.
+            Err(e) => Err((e, false)),
+            Ok(mut conn) => {
+                // One process sends a statement or two: preparing them first would cost a round trip each.
+                conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                body(&mut conn).map_err(|e| {
+                    let e = db::explain(&mut conn, e);
+                    (self.name_needed_role(&mut conn, e), true)
+                })
+            }
         }
     }
 }

@@ -92,6 +92,25 @@ pub fn list(conn: &mut PgConnection, filter: &EventFilter) -> QueryResult<Vec<Ev
     Ok(events)
 }
 
+/// The events about node `node_id` whose transaction time is `since` or later and whose action is not one
+/// of `except`, oldest first, at most `limit` (`renew --keep-alive` reads how a hold ended).
+pub fn of_node_since(
+    conn: &mut PgConnection,
+    node_id: i64,
+    since: DateTime<Utc>,
+    except: &[EventAction],
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    events::table
+        .filter(events::node_id.eq(node_id))
+        .filter(events::at.ge(since))
+        .filter(events::action.ne_all(except))
+        .order(events::id)
+        .limit(limit)
+        .select(Event::as_select())
+        .load(conn)
+}
+
 /// Deletes every event (delete_db).
 pub fn delete_all(conn: &mut PgConnection) -> QueryResult<usize> {
     diesel::delete(events::table).execute(conn)

@@ -17,6 +17,7 @@ mod faults;
 mod history;
 
 mod inventory;
+mod keepalive;
 mod layers;
 
 mod lease;
