@@ -129,7 +129,7 @@ pub fn check(nodes: &[Node]) -> Result<(), String> {
             if value.chars().any(char::is_whitespace) {
                 return Err(format!(
                     "node {}: the {what} contains whitespace, which DevStack's hardware info file \
-                     cannot carry (nothing was allocated)",
+                     cannot carry",
                     node.name
                 ));
             }

@@ -111,6 +111,18 @@ impl NodeSpec {
         {
             return Err(format!("invalid driver {:?}", self.driver));
         }
+        if let Some(traits) = self.ironic.get("traits") {
+            let is_list_of_text = traits
+                .as_array()
+                .is_some_and(|t| t.iter().all(Value::is_string));
+            if !is_list_of_text {
+                return Err(
+                    "traits must be a list of trait names, e.g. [CUSTOM_GPU] (with set-field: \
+                     --type json '[\"CUSTOM_GPU\"]')"
+                        .to_owned(),
+                );
+            }
+        }
         for key in required_driver_info(&self.driver) {
             match self.driver_info.get(*key) {
                 Some(Value::String(s)) if !s.trim().is_empty() => {}

@@ -39,8 +39,8 @@ pub struct Filter {
     pub resource_class: Option<String>,
     /// Ironic's `traits` contain every one of these.
     pub traits: Vec<String>,
-    /// `properties.KEY` equals VALUE (a JSON number compares as a number, a string as text).
-    pub properties: Vec<(String, Value)>,
+    /// `properties.KEY` equals VALUE: as text, or as numbers when both are (see [`is_number`]).
+    pub properties: Vec<(String, String)>,
     /// The node is one of these (names or ids): Ironic's candidate_nodes.
     pub nodes: Vec<String>,
 }
@@ -68,10 +68,14 @@ impl Filter {
             "traits",
             (!self.traits.is_empty()).then(|| json!(self.traits)),
         );
+        let properties: Vec<Value> = self
+            .properties
+            .iter()
+            .map(|(key, text)| json!({"key": key, "text": text, "numeric": is_number(text)}))
+            .collect();
         put(
             "properties",
-            (!self.properties.is_empty())
-                .then(|| Value::Object(self.properties.iter().cloned().collect())),
+            (!properties.is_empty()).then(|| json!(properties)),
         );
         put("nodes", (!self.nodes.is_empty()).then(|| json!(self.nodes)));
         Value::Object(f)
@@ -104,10 +108,6 @@ impl Filter {
             flag("trait", v.clone());
         }
         for (k, v) in &self.properties {
-            let v = match v {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
             flag("property", format!("{k}={v}"));
         }
         for v in &self.nodes {
@@ -123,6 +123,23 @@ impl Filter {
             None => "any pool".to_owned(),
         }
     }
+}
+
+/// Whether `text` is a number PostgreSQL's `numeric` reads exactly as written: an optional sign, digits
+/// with at most one `.`, and an optional exponent of at most three digits. Such a filter value also
+/// matches a property that is a number equal to it (`4` matches `4.0`), compared in SQL as `numeric`, so
+/// nothing is lost to floating point.
+pub fn is_number(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match body.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (body, None),
+    };
+    let digits = mantissa.replacen('.', "", 1);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && exponent
+            .is_none_or(|e| !e.is_empty() && e.len() <= 3 && e.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What a job asks for.
@@ -176,7 +193,7 @@ impl Outcome {
 }
 
 /// Decides `request`: allocates when enough ready matching nodes can be locked; otherwise says whether
-/// the owner already holds this request (same count, and the pool if one is named), holds something
+/// the owner already holds this request (the same count, every node matching it), holds something
 /// else, there are not enough right now, or there never can be as things stand. Nodes freed between the
 /// attempt and the count are tried again (up to [`ATTEMPTS`] times). Never waits for a row another
 /// allocator holds.
@@ -196,8 +213,11 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
         }
         let held = nodes::held_by(conn, owner)?;
         if !held.is_empty() {
-            let same_pool = |n: &Node| filter.pool.as_ref().is_none_or(|p| &n.pool == p);
-            if held.len() as i64 == count && held.iter().all(same_pool) {
+            // The same request again: the same count, and every node it holds matches it (pool and
+            // filters), so a retried job step gets its nodes back and a different request conflicts.
+            if held.len() as i64 == count
+                && nodes::count_held_matching(conn, owner, &wanted)? == count
+            {
                 return Ok(Outcome::AlreadyHeld(held));
             }
             return Ok(Outcome::Conflict { held });
@@ -233,4 +253,31 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
             matching,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_what_numeric_reads_exactly() {
+        for yes in [
+            "8",
+            "-3",
+            "+3",
+            "4.0",
+            ".5",
+            "5.",
+            "1e5",
+            "1E-3",
+            "12345678901234567890",
+        ] {
+            assert!(is_number(yes), "{yes}");
+        }
+        for no in [
+            "", "-", ".", "e5", "1e", "1e1000", "1.2.3", "0x10", "inf", "NaN", "8 ", "1_000",
+        ] {
+            assert!(!is_number(no), "{no}");
+        }
+    }
 }

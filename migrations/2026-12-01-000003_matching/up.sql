@@ -4,9 +4,10 @@
 --
 -- `f` is the request as JSON, built by molteniron from validated flags (never SQL text):
 --   pool (text), arch (text), min_cpus / min_memory_mb / min_disk_gb (numbers), driver (text),
---   resource_class (text), traits (array of text: all required), properties (object: each key equals),
+--   resource_class (text), traits (array of text: all required), properties (array of {key, text,
+--   numeric}: each property equals its text, or, where `numeric` says the text is a number, that number),
 --   nodes (array of names and ids, as text: Ironic's candidate_nodes).
--- Numbers compare as numbers (a property stored as text never satisfies a minimum), text as text.
+-- Minimums compare numbers only (a property stored as text never satisfies one).
 CREATE FUNCTION node_matches(p_driver text, p_properties jsonb, p_ironic jsonb, p_id bigint,
                              p_name text, f jsonb)
 RETURNS boolean
@@ -36,7 +37,17 @@ AS $$
        AND (f->>'driver' IS NULL OR p_driver = (f->>'driver'))
        AND (f->>'resource_class' IS NULL OR (p_ironic->>'resource_class') = (f->>'resource_class'))
        AND (f->'traits' IS NULL OR coalesce(p_ironic->'traits', '[]') @> (f->'traits'))
-       AND (f->'properties' IS NULL OR p_properties @> (f->'properties'))
+       -- each {key, text, numeric}: the property as text equals the text, or both are numbers and equal
+       AND (f->'properties' IS NULL OR NOT EXISTS (
+            SELECT 1 FROM jsonb_array_elements(f->'properties') AS want
+            WHERE NOT coalesce(
+                (p_properties->>(want->>'key')) = (want->>'text')
+                -- CASE, so the casts run only on numbers (AND does not promise an order)
+                OR CASE WHEN (want->'numeric') = 'true'
+                             AND jsonb_typeof(p_properties->(want->>'key')) = 'number'
+                        THEN (p_properties->>(want->>'key'))::numeric = (want->>'text')::numeric
+                        ELSE false END,
+                false)))
        -- names and ids as text: a node name is never all digits, so "7" can only be id 7
        AND (f->'nodes' IS NULL OR (f->'nodes') ? p_name OR (f->'nodes') ? p_id::text),
        false)

@@ -65,7 +65,10 @@ pub struct StatusArgs {
     #[arg(long)]
     pub show_secrets: bool,
     /// One row per pool with how many nodes are in each state, instead of one row per node.
-    #[arg(long, conflicts_with_all = ["baremetal", "show_secrets"])]
+    #[arg(long, conflicts_with_all = [
+        "baremetal", "show_secrets", "arch", "min_cpus", "min_memory_mb", "min_disk_gb", "driver",
+        "resource_class", "traits", "properties", "nodes",
+    ])]
     pub summary: bool,
     /// Legacy spelling of -o (human or csv).
     #[arg(short = 't', long = "type", value_enum, hide = true)]
@@ -251,7 +254,7 @@ impl StatusArgs {
             note_missing_pool(pool, pools.as_deref());
             return output::summary(&counts, format);
         }
-        let filter = args.filters.filter(pool).to_json();
+        let filter = args.filters.filter(pool)?.to_json();
         let (nodes, now, pools) = ctx.with_db_repeatable(|conn| {
             // A role that may not read the credentials (the read-only role) gets the same nodes through
             // the view that masks them; asking for the secrets reads nodes, so the server refuses that.

@@ -1,5 +1,6 @@
 //! The job's side: allocate (with DevStack files), release, renew, reap and get-field.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,13 +31,13 @@ pub struct FilterArgs {
     #[arg(long, value_name = "ARCH", value_parser = non_empty)]
     pub arch: Option<String>,
     /// properties.cpus is at least N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub min_cpus: Option<u64>,
     /// properties.memory_mb is at least N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub min_memory_mb: Option<u64>,
     /// properties.local_gb is at least N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub min_disk_gb: Option<u64>,
     /// The node's driver is NAME (ipmi, redfish, ...).
     #[arg(long, value_name = "NAME", value_parser = non_empty)]
@@ -47,18 +48,24 @@ pub struct FilterArgs {
     /// Ironic's traits contain TRAIT (repeatable: every one is required).
     #[arg(long = "trait", value_name = "TRAIT", value_parser = non_empty)]
     pub traits: Vec<String>,
-    /// properties.KEY equals VALUE; a number compares as a number, anything else as text (repeatable).
+    /// properties.KEY equals VALUE, as text or, when both are numbers, as numbers (8 matches 8 and 8.0);
+    /// repeatable, each KEY once.
     #[arg(long = "property", value_name = "KEY=VALUE", value_parser = property_filter)]
-    pub properties: Vec<(String, Value)>,
+    pub properties: Vec<(String, String)>,
     /// The node is one of these (name or id; repeatable): Ironic's candidate_nodes.
     #[arg(long = "node", value_name = "NODE", value_parser = non_empty)]
     pub nodes: Vec<String>,
 }
 
 impl FilterArgs {
-    /// The filter for `pool` (`None`: every pool).
-    pub fn filter(&self, pool: Option<&str>) -> Filter {
-        Filter {
+    /// The filter for `pool` (`None`: every pool). A `--property` key given twice is a usage error: a
+    /// property cannot equal two values.
+    pub fn filter(&self, pool: Option<&str>) -> Result<Filter> {
+        let mut keys = BTreeSet::new();
+        if let Some((key, _)) = self.properties.iter().find(|(k, _)| !keys.insert(k)) {
+            return Err(Failure::Usage(format!("--property {key}=... is given twice")).into());
+        }
+        Ok(Filter {
             pool: pool.map(str::to_owned),
             arch: self.arch.clone(),
             min_cpus: self.min_cpus,
@@ -69,7 +76,7 @@ impl FilterArgs {
             traits: self.traits.clone(),
             properties: self.properties.clone(),
             nodes: self.nodes.clone(),
-        }
+        })
     }
 }
 
@@ -84,9 +91,8 @@ fn non_empty(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// `--property KEY=VALUE`: a key as `properties.KEY` names it, a value that is a JSON number when it
-/// reads as one (8, 2.5) and text otherwise.
-fn property_filter(text: &str) -> Result<(String, Value), String> {
+/// `--property KEY=VALUE`: a key as `properties.KEY` names it, and a non-empty value.
+fn property_filter(text: &str) -> Result<(String, String), String> {
     let Some((key, value)) = text.split_once('=') else {
         return Err("expected KEY=VALUE".to_owned());
     };
@@ -101,16 +107,7 @@ fn property_filter(text: &str) -> Result<(String, Value), String> {
             "{key:?} is not a property name (letters, digits, _ and -)"
         ));
     }
-    let value = non_empty(value)?;
-    let number = value.parse::<i64>().map(Value::from).ok().or_else(|| {
-        value
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite() && !value.contains(['i', 'I', 'n', 'N']))
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-    });
-    Ok((key.to_owned(), number.unwrap_or(Value::String(value))))
+    Ok((key.to_owned(), non_empty(value)?))
 }
 
 #[derive(Debug, Args)]
@@ -166,7 +163,7 @@ impl AllocateArgs {
         }
         // The original MoltenIron's default pool name meant "any pool".
         let pool = pool.filter(|p| *p != ORIGINAL_ANY_POOL);
-        let filter = self.filters.filter(pool);
+        let filter = self.filters.filter(pool)?;
         let request = Request {
             owner: &self.owner,
             filter: &filter,
@@ -184,8 +181,16 @@ impl AllocateArgs {
             // transaction, so nothing stays allocated.
             conn.transaction(|conn| {
                 let outcome = pool::take(conn, &request)?;
-                if let Outcome::Granted(nodes) | Outcome::AlreadyHeld(nodes) = &outcome {
-                    devstack::check(nodes).map_err(invalid)?;
+                match &outcome {
+                    Outcome::Granted(nodes) => devstack::check(nodes)
+                        .map_err(|e| invalid(format!("{e} (nothing was allocated)")))?,
+                    Outcome::AlreadyHeld(nodes) => devstack::check(nodes).map_err(|e| {
+                        invalid(format!(
+                            "{e} (the nodes {} already held stay held)",
+                            self.owner
+                        ))
+                    })?,
+                    _ => {}
                 }
                 Ok::<_, anyhow::Error>(outcome)
             })
@@ -221,7 +226,7 @@ fn granted(request: &Request, outcome: Outcome, format: Format) -> Result<Vec<No
             Ok(nodes)
         }
         Outcome::Conflict { held } => {
-            let hint = "release them first, or repeat the original count and pool";
+            let hint = "release them first, or repeat the original request";
             let message = format!(
                 "{} already holds {} node(s) of pool {} (hint: {hint})",
                 request.owner,

@@ -30,11 +30,12 @@ impl Template {
     fn parse(sql: &str, parameters: usize) -> Result<Template, String> {
         let mut pieces = Vec::new();
         let mut text = String::new();
-        for line in sql
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-        {
-            let mut rest = line;
+        for line in sql.lines() {
+            let code = code_of(line)?;
+            if code.trim().is_empty() {
+                continue;
+            }
+            let mut rest = code;
             while let Some(dollar) = rest.find('$') {
                 let digits = rest[dollar + 1..]
                     .bytes()
@@ -64,6 +65,28 @@ impl Template {
         }
         Ok(Template(pieces))
     }
+}
+
+/// The SQL of `line` without its `--` comment. A placeholder inside a string literal or a comment would be
+/// sent as text and never bound, so one in a literal is refused, and so is a `/* */` comment (comments
+/// are whole lines or trailing `--` ones).
+fn code_of(line: &str) -> Result<&str, String> {
+    let mut in_literal = false;
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\'' => in_literal = !in_literal, // '' inside a literal toggles twice
+            b'$' if in_literal && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                return Err(format!("a placeholder inside a string literal: {line:?}"));
+            }
+            b'-' if !in_literal && bytes.get(i + 1) == Some(&b'-') => return Ok(&line[..i]),
+            b'/' if !in_literal && bytes.get(i + 1) == Some(&b'*') => {
+                return Err(format!("a /* */ comment (use --): {line:?}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(line)
 }
 
 /// A hot-path statement: its SQL and how each `$n` is bound. Implemented only by [`hot_statement!`].
@@ -194,6 +217,28 @@ mod tests {
                 piece("\nFROM t WHERE a = ", Some(1)),
                 piece("\n", None),
             ]
+        );
+    }
+
+    #[test]
+    fn trailing_comments_are_dropped_and_placeholders_in_literals_or_block_comments_refused() {
+        let template = Template::parse("SELECT $1 -- and $2\n  , '$' || $2 -- $3\n", 2).unwrap();
+        assert_eq!(
+            template.0,
+            [
+                piece("SELECT ", Some(1)),
+                piece(" \n  , '$' || ", Some(2)),
+                piece(" \n", None),
+            ]
+        );
+        assert!(Template::parse("SELECT '$1', $1", 1).is_err());
+        assert!(Template::parse("SELECT 'it''s $1', $1", 1).is_err());
+        assert!(Template::parse("SELECT $1 /* $2 */", 2).is_err());
+        // `--` inside a literal is text, not a comment.
+        let template = Template::parse("SELECT '--', $1", 1).unwrap();
+        assert_eq!(
+            template.0,
+            [piece("SELECT '--', ", Some(1)), piece("\n", None)]
         );
     }
 

@@ -231,6 +231,19 @@ pub fn count_lockable(conn: &mut PgConnection, filter: &Value, count: i64) -> Qu
     Ok(row.found)
 }
 
+/// How many of the nodes `owner` holds match `filter`.
+pub fn count_held_matching(
+    conn: &mut PgConnection,
+    owner: &str,
+    filter: &Value,
+) -> QueryResult<i64> {
+    let row: Found = diesel::sql_query(include_str!("sql/held_matching.sql"))
+        .bind::<Text, _>(owner)
+        .bind::<Jsonb, _>(filter)
+        .get_result(conn)?;
+    Ok(row.found)
+}
+
 /// How `filter` relates to the whole inventory: matching nodes in any state, nodes in its pool, and the
 /// pools there are (to tell "not now" from "never").
 pub fn matching(conn: &mut PgConnection, filter: &Value) -> QueryResult<Matching> {

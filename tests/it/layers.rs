@@ -45,31 +45,41 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     (!["lib", "main"].contains(&name)).then(|| name.to_owned())
 }
 
-/// Every module named after `crate::` in `text`, including inside `use crate::{a, b::c}` groups.
+/// Every module named after `crate::` in `text`, including inside nested `use crate::{a, b::{c}}`
+/// groups.
 fn used_modules(text: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut found = Vec::new();
     for (i, _) in text.match_indices("crate::") {
         let rest = &text[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let inner = &group[..group.find('}').unwrap_or(group.len())];
-            for item in inner.split(',') {
-                let name: String = item
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    found.push(name);
+        let Some(group) = rest.strip_prefix('{') else {
+            found.push(ident(rest));
+            continue;
+        };
+        // The top-level items of the group: split at commas outside nested braces.
+        let mut depth = 0;
+        let mut start = 0;
+        for (j, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    found.push(ident(group[start..j].trim()));
+                    break;
                 }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    found.push(ident(group[start..j].trim()));
+                    start = j + 1;
+                }
+                _ => {}
             }
-        } else {
-            found.push(
-                rest.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect(),
-            );
         }
     }
+    found.retain(|m| !m.is_empty());
     found
 }
 
@@ -85,6 +95,13 @@ fn violations(src: &Path) -> Vec<String> {
             .get(module.as_str())
             .unwrap_or_else(|| panic!("{} is in no layer: add it to LAYERS", file.display()));
         let text = std::fs::read_to_string(&file).unwrap();
+        if text.contains("super::super") {
+            // Reaching past the parent module hides which layer is used: name it with crate:: instead.
+            found.push(format!(
+                "{} uses super::super (write crate::...)",
+                file.display()
+            ));
+        }
         for used in used_modules(&text) {
             if used == module {
                 continue;
@@ -123,8 +140,19 @@ fn the_check_sees_an_upward_use_in_a_group_and_in_a_path() {
         "fn f() { crate::db::connect(); }\n",
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("config.rs"),
+        "use crate::{domain::{NodeState, plain}, store::nodes};\nuse super::super::x;\n",
+    )
+    .unwrap();
     let found = violations(dir.path());
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|v| v.contains("config.rs (layer 2) uses crate::store"))
+    );
+    assert!(found.iter().any(|v| v.contains("super::super")));
     assert!(found[0].contains("uses crate::db") || found[1].contains("uses crate::db"));
     assert!(
         found

@@ -414,3 +414,105 @@ fn hostile_filter_values_match_literally_and_bad_ones_are_usage_errors() {
         "a usage error writes nothing"
     );
 }
+
+/// `--property KEY=VALUE` compares as text, or as numbers when both are numbers: a value set-field stored
+/// as text matches, `4` matches `4.0`, and a long number is compared exactly (as PostgreSQL numeric),
+/// never through floating point.
+#[test]
+fn property_values_match_as_text_or_exactly_as_numbers() {
+    let db = TestDb::new();
+    two_shapes(&db);
+    db.ok(&["set-field", "x3", "properties.rack_unit", "12"]); // stored as text "12"
+    db.ok(&[
+        "set-field",
+        "x3",
+        "properties.serial",
+        "12345678901234567000",
+        "--type",
+        "json",
+    ]);
+    db.ok(&[
+        "set-field",
+        "p1",
+        "properties.serial",
+        "12345678901234567890",
+        "--type",
+        "json",
+    ]);
+    assert_eq!(matching(&db, &["--property", "rack_unit=12"]), ["x3"]);
+    assert_eq!(matching(&db, &["--property", "gen=4.0"]), ["x1", "x2"]);
+    assert_eq!(
+        matching(&db, &["--property", "serial=12345678901234567890"]),
+        ["p1"]
+    );
+    assert_eq!(
+        matching(&db, &["--property", "serial=12345678901234567000"]),
+        ["x3"]
+    );
+    let err = db.fails(
+        &[
+            "allocate",
+            "job",
+            "1",
+            "--property",
+            "rack=r1",
+            "--property",
+            "rack=r2",
+        ],
+        2,
+    );
+    assert!(err.contains("--property rack=... is given twice"), "{err}");
+    let err = db.fails(&["allocate", "job", "1", "--min-cpus", "-1"], 2);
+    assert!(err.contains("'--min-cpus <N>'"), "the flag is named: {err}");
+}
+
+/// Ironic's traits are a list: a trait given as plain text would never match --trait, so it is refused.
+#[test]
+fn traits_must_be_a_list_of_names() {
+    let db = TestDb::new();
+    two_shapes(&db);
+    let err = db.fails(&["set-field", "x3", "traits", "CUSTOM_GPU"], 1);
+    assert!(err.contains("traits must be a list"), "{err}");
+    db.ok(&[
+        "set-field",
+        "x3",
+        "traits",
+        r#"["CUSTOM_GPU"]"#,
+        "--type",
+        "json",
+    ]);
+    assert_eq!(
+        matching(&db, &["--trait", "CUSTOM_GPU"]),
+        ["x1", "x2", "x3"]
+    );
+}
+
+/// A retried allocate gets the owner's nodes back only when they match the request: asking again with
+/// other filters is a conflict, not a silent hand-back of the wrong machine.
+#[test]
+fn a_retry_gets_its_nodes_back_only_when_they_match_the_request() {
+    let db = TestDb::new();
+    two_shapes(&db);
+    let first =
+        names(&json(&db.ok(&[
+            "allocate", "job", "1", "--arch", "x86_64", "-o", "json",
+        ])));
+    assert_eq!(first, ["x1"]);
+    let again =
+        names(&json(&db.ok(&[
+            "allocate", "job", "1", "--arch", "x86_64", "-o", "json",
+        ])));
+    assert_eq!(again, first, "the same request again gets the same node");
+    let err = db.fails(&["allocate", "job", "1", "--arch", "ppc64el"], 6);
+    assert!(
+        err.contains("job already holds 1 node(s) of pool x86"),
+        "{err}"
+    );
+    db.fails(&["allocate", "job", "1", "power"], 6);
+    assert_eq!(
+        names(&json(
+            &db.ok(&["allocate", "job", "1", "x86", "-o", "json"])
+        )),
+        first
+    );
+}

@@ -382,17 +382,6 @@ impl Model {
                 pool,
                 min_cpus,
             } => {
-                let held = self.held_by(owner);
-                if !held.is_empty() {
-                    // A retry with the same count (and pool, if one is named) gets what the owner holds.
-                    let same_pool = held
-                        .iter()
-                        .all(|name| pool.is_none_or(|p| self.nodes[name].pool == p));
-                    if held.len() == count && same_pool {
-                        return Expect::listing(held);
-                    }
-                    return Expect::code(6);
-                }
                 let matches = |n: &ModelNode| {
                     pool.is_none_or(|p| n.pool == p)
                         && min_cpus.is_none_or(|min| {
@@ -401,6 +390,16 @@ impl Model {
                                 .is_some_and(|c| c >= min)
                         })
                 };
+                let held = self.held_by(owner);
+                if !held.is_empty() {
+                    // A retry of the same request (the same count, every held node matching it) gets
+                    // what the owner holds; anything else is a conflict.
+                    let all_match = held.iter().all(|name| matches(&self.nodes[name]));
+                    if held.len() == count && all_match {
+                        return Expect::listing(held);
+                    }
+                    return Expect::code(6);
+                }
                 let ready = self.names_where(|n| n.state == State::Ready && matches(n));
                 if ready.len() < count {
                     // Never (exit 8): no node in the named pool, or too few match in any state.
