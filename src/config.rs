@@ -240,6 +240,7 @@ pub fn database_url(cli: Option<&str>, config: &Config) -> String {
 pub fn secrets<'a>(urls: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut found: Vec<String> = std::env::var("PGPASSWORD").into_iter().collect();
     for url in urls {
+        found.extend(mistyped_url_password(url));
         if let Some(rest) = url.split_once("://").map(|(_, rest)| rest) {
             let authority = rest.split(['/', '?']).next().unwrap_or_default();
             if let Some((userinfo, _)) = authority.rsplit_once('@') {
@@ -267,6 +268,30 @@ pub fn secrets<'a>(urls: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     found.retain(|s| !s.is_empty());
     found.sort_by_key(|s| std::cmp::Reverse(s.len()));
     found.dedup();
+    found
+}
+
+/// The password of a URL libpq may not read as one: a scheme with one slash or no colon
+/// (`postgres:/u:pw@h`, `postgresql//u:pw@h`), or a password with an unencoded `@` or `/`
+/// (`postgres://u:p@ss@h`), where libpq would print the part after the first `@` as a host name. Takes
+/// what lies between the first `:` after the scheme's slashes and the last `@`, and each `@`-separated
+/// piece of it.
+fn mistyped_url_password(url: &str) -> Vec<String> {
+    if url.contains('=') && !url.contains("://") {
+        return Vec::new(); // a keyword string: `password=` is read below
+    }
+    let Some((before_host, _)) = url.rsplit_once('@') else {
+        return Vec::new();
+    };
+    let userinfo = match before_host.find('/') {
+        Some(slash) => before_host[slash..].trim_start_matches('/'),
+        None => before_host,
+    };
+    let Some((_, password)) = userinfo.split_once(':') else {
+        return Vec::new();
+    };
+    let mut found = vec![password.to_owned()];
+    found.extend(password.split('@').map(str::to_owned));
     found
 }
 
@@ -349,6 +374,24 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(3));
         assert!(Config::from_yaml("max_lease: 10m\nmaxlease: 3\n").is_err());
         assert!(Config::from_yaml("release_state: allocated\n").is_err());
+    }
+
+    #[test]
+    fn passwords_of_mistyped_urls_are_found() {
+        for (url, want) in [
+            ("postgres:/mi:hunter2@db/x", "hunter2"),
+            ("postgresql//mi:hunter2@db/x", "hunter2"),
+            ("postgres://mi:hun@ter2@db.invalid/x", "ter2@"),
+            ("postgres://mi:pa/ss99@db/x", "pa/ss99"),
+        ] {
+            let s = secrets([url]);
+            let want = want.trim_end_matches('@');
+            assert!(
+                s.iter().any(|x| x == want),
+                "{want} missing from {s:?} for {url}"
+            );
+        }
+        assert!(secrets(["host=h user=u"]).is_empty() || std::env::var("PGPASSWORD").is_ok());
     }
 
     #[test]

@@ -231,6 +231,13 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
             .collect::<Vec<_>>()
             .join(" ");
         if invalid {
+            // libpq quotes the text it could not read; a string it cannot read may be a password
+            // typed in the wrong place, or a URL whose password it cannot find: never echo it.
+            let reason = if url.chars().count() >= 4 {
+                reason.replace(url.trim(), "***")
+            } else {
+                reason
+            };
             Failure::Invalid(format!("invalid database connection string: {reason}")).into()
         } else {
             Failure::Unreachable(format!("cannot connect to the database: {reason}")).into()

@@ -75,11 +75,26 @@ fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
                 .force_no_tty()
                 .set_header(header.to_vec());
             for row in rows {
-                table.add_row(row);
+                table.add_row(row.into_iter().map(printable).collect::<Vec<_>>());
             }
             text(&format!("{}\n", table.trim_fmt()))
         }
     }
+}
+
+/// A table cell with its control characters escaped (`\n`, `\u{1b}`): a value stored with a newline or
+/// a terminal escape must not break a row or reach a CI log's terminal. CSV and JSON carry values as
+/// stored.
+fn printable(cell: String) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell;
+    }
+    cell.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// A node as JSON: the stable shape every command uses. Secrets (every key that

@@ -174,9 +174,13 @@ impl MaintenanceArgs {
         };
         let format = ctx.format(&[Format::Human, Format::Json])?;
         if let Some(reason) = reason {
-            if reason.trim().is_empty() || reason.chars().count() > 1000 || reason.contains('\0') {
+            if reason.trim().is_empty()
+                || reason.chars().count() > 1000
+                || reason.chars().any(char::is_control)
+            {
                 return Err(invalid(
-                    "the maintenance reason must be 1 to 1000 characters".to_owned(),
+                    "the maintenance reason must be 1 to 1000 characters, without control characters"
+                        .to_owned(),
                 ));
             }
         }

@@ -199,3 +199,25 @@ fn a_held_lock_fails_the_command_after_lock_timeout_instead_of_hanging() {
         started.elapsed()
     );
 }
+
+/// A mistyped URL (one slash, no colon, an unencoded `@` in the password) or a password given where the
+/// URL belongs: libpq quotes what it could not read, or reads part of the password as a host name, and
+/// the error line must still not show the password.
+#[test]
+fn a_mistyped_database_url_never_shows_its_password() {
+    for (url, secret) in [
+        ("postgres:/mi:hunter22@db/x", "hunter22"),
+        ("postgresql//mi:hunter22@db/x", "hunter22"),
+        ("postgres://mi:hun@ter22@db.invalid/x", "ter22"),
+        ("hunter22", "hunter22"),
+    ] {
+        let out = crate::support::molteniron_std()
+            .args(["--database-url", url, "status"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("molteniron: error: "), "{url}: {stderr}");
+        assert!(!stderr.contains(secret), "{url}: {stderr}");
+        assert!(matches!(out.status.code(), Some(1 | 5)), "{url}: {stderr}");
+    }
+}

@@ -1333,3 +1333,41 @@ fn import_reports_new_pools_changed_fields_and_dry_runs_write_nothing() {
         "{stderr}"
     );
 }
+
+/// A value stored with a newline or a terminal escape never breaks a table row or reaches a terminal
+/// raw; a maintenance reason with control characters is refused outright.
+#[test]
+fn control_characters_are_escaped_in_tables_and_refused_in_reasons() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    db.fails(
+        &["maintenance", "a0", "--reason", "fan\u{1b}[2J\nfailure"],
+        1,
+    );
+    db.ok(&[
+        "set-field",
+        "a0",
+        "driver_info.ipmi_username",
+        "ro\u{1b}[31mot",
+    ]);
+    db.ok(&["set-field", "a0", "properties.note", "two\nlines"]);
+    for args in [
+        &["status", "--baremetal"][..],
+        &["history"],
+        &["allocate", "job", "1"],
+    ] {
+        let out = db.ok(args);
+        assert!(!out.contains('\u{1b}'), "{args:?}: {out:?}");
+        assert!(
+            out.contains("ro\\u{1b}[31mot") || args[0] == "history",
+            "{args:?}: {out}"
+        );
+    }
+    let history = db.ok(&["history"]);
+    assert!(history.contains("two\\nlines"), "{history}");
+    let json = json(&db.ok(&["status", "-o", "json"]));
+    assert_eq!(
+        json[0]["properties"]["note"], "two\nlines",
+        "JSON carries the value as stored"
+    );
+}
