@@ -143,9 +143,13 @@ impl CleanArgs {
             conn.transaction(|conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
                 if node.state != NodeState::Dirty {
+                    let state = match node.state {
+                        NodeState::Maintenance => "in maintenance",
+                        other => other.as_str(),
+                    };
                     return Err(Failure::Conflict(format!(
-                        "node {} is {}, not dirty",
-                        node.name, node.state
+                        "node {} is {state}, not dirty",
+                        node.name
                     ))
                     .into());
                 }

@@ -362,7 +362,16 @@ impl SetFieldArgs {
         let (key, field, raw) = (self.node.as_str(), self.field.as_str(), self.value.as_str());
         if let (Some(a), Some(b)) = (self.legacy_type, self.value_type) {
             if a != b {
-                let message = format!("two different types given: {a:?} and --type {b:?}");
+                let name = |t: ValueType| {
+                    clap::ValueEnum::to_possible_value(&t)
+                        .map(|v| v.get_name().to_owned())
+                        .unwrap_or_default()
+                };
+                let message = format!(
+                    "two different types given: {} and --type {}",
+                    name(a),
+                    name(b)
+                );
                 return Err(Failure::Usage(message).into());
             }
         }

@@ -258,7 +258,10 @@ impl Process {
         }
         match start_time(&pid.to_string()) {
             Some(started) => Ok(Process { pid, started }),
-            None => Err(Failure::Usage(format!("--while-pid {pid}: no such process")).into()),
+            None => Err(Failure::Usage(format!(
+                "--while-pid {pid}: no such process, or it has already exited"
+            ))
+            .into()),
         }
     }
 
