@@ -66,6 +66,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: Option<u32>,
 
+    /// Keep retrying, with the same backoff, for up to this long (e.g. 60s, 2m), however many attempts
+    /// that takes: a budget in time rides out a failover that takes longer than a few retries
+    /// [default: retry_for from the config; when neither is set, --retries decides].
+    #[arg(long, global = true, value_name = "DURATION", help_heading = "Global options",
+          value_parser = crate::config::duration_arg)]
+    pub retry_for: Option<std::time::Duration>,
+
     /// Output format for commands that print data [default: human].
     #[arg(
         short = 'o',

@@ -71,6 +71,8 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// How many times to retry after a transient database failure (see `commands::Ctx`).
     pub retries: u32,
+    /// How long to keep retrying after a transient failure; when set, it decides instead of `retries`.
+    pub retry_for: Option<Duration>,
 }
 
 impl Default for Config {
@@ -84,6 +86,7 @@ impl Default for Config {
             lock_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
             retries: 0,
+            retry_for: None,
         }
     }
 }
@@ -99,6 +102,7 @@ struct ConfigFile {
     lock_timeout: Option<DurationValue>,
     statement_timeout: Option<DurationValue>,
     retries: Option<u32>,
+    retry_for: Option<DurationValue>,
 }
 
 /// A duration written as a number of seconds or as text such as "100m".
@@ -158,6 +162,9 @@ impl Config {
         }
         if let Some(v) = &file.statement_timeout {
             config.statement_timeout = v.resolve("statement_timeout")?;
+        }
+        if let Some(v) = &file.retry_for {
+            config.retry_for = Some(v.resolve("retry_for")?);
         }
         if let Some(v) = file.retries {
             config.retries = v.min(MAX_RETRIES);

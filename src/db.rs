@@ -13,7 +13,7 @@ use diesel::result::{ConnectionError, Error as DbError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::Config;
-use crate::error::{Failure, is_conninfo_error, is_missing_relation};
+use crate::error::{Failure, is_conninfo_error, is_missing_relation, is_pooler_refusal};
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -230,6 +230,15 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        if is_pooler_refusal(&reason) {
+            // Retrying cannot help: the pooler refuses what every connection sends.
+            return Failure::Invalid(format!(
+                "cannot connect to the database: {reason} (hint: a connection pooler such as PgBouncer \
+                 refuses the session options molteniron sends for lock_timeout and statement_timeout; \
+                 add options= to the connection string to send none, and the server's own timeouts apply)"
+            ))
+            .into();
+        }
         if invalid {
             // libpq quotes the text it could not read; a string it cannot read may be a password
             // typed in the wrong place, or a URL whose password it cannot find: never echo it.

@@ -219,6 +219,12 @@ pub fn is_conninfo_error(message: &str) -> bool {
             .any(|m| message.contains(m))
 }
 
+/// Whether a connection was refused for a start-up parameter a pooler does not support (PgBouncer's
+/// `unsupported startup parameter: options`): a configuration error, never worth a retry.
+pub fn is_pooler_refusal(message: &str) -> bool {
+    message.contains("unsupported startup parameter")
+}
+
 /// Whether a database error says a table, column or function is missing (an unmigrated database).
 pub fn is_missing_relation(err: &DbError) -> bool {
     matches!(err, DbError::DatabaseError(_, info) if info.message().contains("does not exist"))
@@ -276,6 +282,19 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pooler_refusing_startup_options_is_invalid_not_transient() {
+        let message = "connection to server at \"127.0.0.1\", port 6432 failed: FATAL:  unsupported \
+                       startup parameter: options";
+        assert!(is_pooler_refusal(message));
+        let err: anyhow::Error = Failure::Invalid(message.to_owned()).into();
+        assert!(!is_transient(&err));
+        assert_eq!(exit_code(&err), 1);
+        assert!(!is_pooler_refusal(
+            "could not connect to server: Connection refused"
+        ));
+    }
 
     #[test]
     fn exit_codes_are_numbered_in_order_and_each_failure_has_its_own() {

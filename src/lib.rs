@@ -38,13 +38,14 @@ use cli::Cli;
 
 /// Runs one invocation.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    let ctx = commands::Ctx::new(
-        cli.database_url.as_deref(),
-        cli.config.as_deref(),
-        cli.conf_dir.as_deref(),
-        cli.retries,
-        cli.output_format(),
-    )?
+    let ctx = commands::Ctx::new(&commands::Options {
+        database_url: cli.database_url.as_deref(),
+        config: cli.config.as_deref(),
+        conf_dir: cli.conf_dir.as_deref(),
+        retries: cli.retries,
+        retry_for: cli.retry_for,
+        output: cli.output_format(),
+    })?
     .needing(cli.command.needs());
     cli.command.run(&ctx)
 }

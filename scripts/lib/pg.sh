@@ -80,6 +80,17 @@ ensure_build_deps() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
+# Installs what the tests need beyond the build: Debian's pgbouncer (tests/it/pooler.rs runs one from a
+# temp dir; no service is started or used).
+ensure_test_deps() {
+    [ -x /usr/sbin/pgbouncer ] && return 0
+    echo "molteniron: installing test dependencies: pgbouncer" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+}
+
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ (call from the repository root).
 cargo_target_dir() {
     echo "${CARGO_TARGET_DIR:-target}"

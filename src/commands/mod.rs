@@ -32,19 +32,30 @@ pub struct Ctx {
     needs: Option<Group>,
 }
 
+/// The global options of one invocation, as the command line gave them.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// `--database-url`.
+    pub database_url: Option<&'a str>,
+    /// `--config`.
+    pub config: Option<&'a std::path::Path>,
+    /// The original's `-c/--conf-dir`.
+    pub conf_dir: Option<&'a std::path::Path>,
+    /// `--retries`.
+    pub retries: Option<u32>,
+    /// `--retry-for`.
+    pub retry_for: Option<Duration>,
+    /// `-o`.
+    pub output: Option<Format>,
+}
+
 impl Ctx {
-    /// The context for one invocation: the config file (`config`, else the default places) and the
-    /// original's `conf_dir` on top of it, the database
-    /// URL by its precedence, `--retries` over the config's, and `-o`.
-    pub fn new(
-        database_url: Option<&str>,
-        config: Option<&std::path::Path>,
-        conf_dir: Option<&std::path::Path>,
-        retries: Option<u32>,
-        output: Option<Format>,
-    ) -> Result<Ctx> {
-        let mut config = Config::load(config)?;
-        if let Some(dir) = conf_dir {
+    /// The context for one invocation: the config file (`--config`, else the default places) and the
+    /// original's `--conf-dir` on top of it, the database URL by its precedence, `--retries` and
+    /// `--retry-for` over the config's, and `-o`.
+    pub fn new(options: &Options) -> Result<Ctx> {
+        let mut config = Config::load(options.config)?;
+        if let Some(dir) = options.conf_dir {
             let ignored = config.apply_conf_dir(dir)?;
             if !ignored.is_empty() {
                 output::note(&format!(
@@ -55,13 +66,16 @@ impl Ctx {
                 ));
             }
         }
-        if let Some(retries) = retries {
+        if let Some(retries) = options.retries {
             config.retries = retries;
         }
+        if let Some(retry_for) = options.retry_for {
+            config.retry_for = Some(retry_for);
+        }
         Ok(Ctx {
-            url: config::database_url(database_url, &config),
+            url: config::database_url(options.database_url, &config),
             config,
-            output,
+            output: options.output,
             needs: None,
         })
     }
@@ -113,24 +127,48 @@ impl Ctx {
         repeatable: bool,
         mut body: impl FnMut(&mut PgConnection) -> Result<T>,
     ) -> Result<T> {
+        let started_at = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             let (err, started) = match self.attempt(&mut body) {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
-            if attempt >= self.config.retries || (started && !repeatable) || !is_transient(&err) {
+            if (started && !repeatable) || !is_transient(&err) {
                 return Err(err);
             }
             attempt += 1;
-            let delay = backoff(attempt);
+            // A time budget (--retry-for) decides when it is set; else the count (--retries).
+            let (delay, left) = match self.config.retry_for {
+                Some(budget) => {
+                    let remaining = budget.saturating_sub(started_at.elapsed());
+                    if remaining.is_zero() {
+                        return Err(err);
+                    }
+                    let delay = backoff(attempt).min(remaining);
+                    (delay, format!("for up to {} more", human(remaining)))
+                }
+                None if attempt > self.config.retries => return Err(err),
+                None => (
+                    backoff(attempt),
+                    format!("retry {attempt} of {}", self.config.retries),
+                ),
+            };
             output::note(&format!(
-                "the database is unavailable; retrying in {} ms (retry {attempt} of {})",
-                delay.as_millis(),
-                self.config.retries
+                "the database is unavailable ({}); retrying in {} ms ({left})",
+                self.cause(&err),
+                delay.as_millis()
             ));
             std::thread::sleep(delay);
         }
+    }
+
+    /// The first line of why an attempt failed, for a retry note, with the database password replaced.
+    fn cause(&self, err: &anyhow::Error) -> String {
+        let text = format!("{err:#}");
+        let first = text.lines().next().unwrap_or_default();
+        let cut: String = first.chars().take(200).collect();
+        crate::error::redact(&cut, &config::secrets([self.url.as_str()]))
     }
 
     /// One connection and one run of `body`, without retries (for callers that pace their own, like
@@ -192,6 +230,16 @@ fn no_holder(group: Group) -> String {
         "this needs the {group} role of `molteniron roles` (molteniron_{group} unless another --prefix \
          was given), and none holds its privileges in this database (hint: `molteniron roles --apply`)"
     )
+}
+
+/// `42s`, `3m05s`: a retry budget for people.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{}s", secs.max(1))
+    } else {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
 }
 
 /// Exponential backoff with jitter: about 100 ms × 2^(attempt-1), capped at 5 s, each wait drawn between

@@ -58,6 +58,68 @@ fn retries_ride_out_a_server_restart_and_without_them_it_is_exit_5() {
     assert_eq!(nodes[0]["name"], "n0");
 }
 
+/// `--retry-for`: a time budget instead of a count. Against a stopped server the budget runs out (exit 5,
+/// each note naming the cause and the time left); a server that comes back within it is used.
+#[test]
+fn retry_for_is_a_time_budget_and_each_note_names_the_cause() {
+    let server = PrivateServer::init(false);
+    server.start();
+    let url = server.url("127.0.0.1", "sslmode=disable");
+    migrate_and_import(&url, seed_yaml());
+    server.stop("fast");
+
+    let started = Instant::now();
+    let out = molteniron_std()
+        .args(["--database-url", &url, "--retry-for", "2s", "status"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .collect();
+    assert!(notes.len() >= 3, "backoff starts at about 100 ms: {stderr}");
+    assert!(
+        notes[0].contains("(cannot connect to the database: "),
+        "{stderr}"
+    );
+    assert!(notes[0].contains("more)"), "{stderr}");
+
+    let mut child = molteniron_std()
+        .args([
+            "--database-url",
+            &url,
+            "--retry-for",
+            "60s",
+            "allocate",
+            "job-1",
+            "-o",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("retrying in") && line.contains("for up to"),
+        "{line}"
+    );
+    server.start();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string_lossy(&mut rest);
+    assert_eq!(out.status.code(), Some(0), "{line}{rest}");
+}
+
 /// Reads what is left of a child's stderr.
 trait ReadRest {
     fn read_to_string_lossy(&mut self, out: &mut String);

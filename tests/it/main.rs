@@ -26,6 +26,7 @@ mod matching;
 mod legacy;
 mod model;
 mod plan;
+mod pooler;
 mod roles;
 mod secrets;
 mod store;

@@ -1,0 +1,136 @@
+//! Behind a real PgBouncer (Debian's `pgbouncer`, installed by scripts/test; run from a temp dir as a
+//! non-root user, no system service) in transaction mode with its default `ignore_startup_parameters`:
+//! molteniron's session options are refused, which is a configuration error with a hint (exit 1, not
+//! retried, even with --retry-for), and `options=` in the connection string, as the hint says, works.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::support::{PrivateServer, is_root, migrate_and_import, molteniron_std};
+
+/// A PgBouncer in front of `server`, stopped on drop.
+struct Bouncer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Bouncer {
+    fn start(server: &PrivateServer) -> Bouncer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ini = dir.path().join("pgbouncer.ini");
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={} user=molteniron\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nunix_socket_dir =\nauth_type = any\npool_mode = transaction\n\
+                 logfile = {}\n",
+                server.port,
+                dir.path().join("pgbouncer.log").display()
+            ),
+        )
+        .unwrap();
+        if is_root() {
+            // PgBouncer refuses to run as root: run it as the server's owner.
+            Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let program = Path::new("/usr/sbin/pgbouncer");
+        assert!(program.exists(), "pgbouncer (scripts/test installs it)");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        // Its own process group, so that drop stops it and not only runuser.
+        use std::os::unix::process::CommandExt;
+        let child = cmd
+            .arg(&ini)
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when it accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "pgbouncer did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Bouncer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, params: &str) -> String {
+        format!(
+            "postgres://molteniron@127.0.0.1:{}/postgres?{params}",
+            self.port
+        )
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_pooler_refusing_session_options_is_a_configuration_error_with_a_hint() {
+    let server = PrivateServer::init(false);
+    server.start();
+    migrate_and_import(
+        &server.url("127.0.0.1", "sslmode=disable"),
+        "nodes:\n  - {name: n0, driver: fake, ports: [{address: '02:00:00:09:00:01'}]}\n",
+    );
+    let bouncer = Bouncer::start(&server);
+    let started = Instant::now();
+    let out = molteniron_std()
+        .args(["--database-url", &bouncer.url("sslmode=disable")])
+        .args(["--retry-for", "20s", "status"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unsupported startup parameter"), "{stderr}");
+    assert!(
+        stderr.contains("add options= to the connection string"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("retrying"),
+        "a configuration error is not retried: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not retried for 20 s"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // As the hint says: no session options, and it works through the pooler.
+    let out = molteniron_std()
+        .args(["--database-url", &bouncer.url("sslmode=disable&options=")])
+        .args(["allocate", "job-1", "-o", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
