@@ -254,31 +254,32 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
     })
 }
 
-/// Applies every pending migration, holding an advisory lock so that hosts running `migrate` at the same
-/// time take turns. Returns the versions applied (empty when the schema was already current). A schema
-/// that is already current is left alone without diesel's harness, which would first try to create its
-/// bookkeeping table: so any role that can read that table (every role of `molteniron roles`) may run
-/// `migrate` where there is nothing to do.
+/// Applies every pending migration in one transaction, holding a transaction-scoped advisory lock so
+/// that hosts running `migrate` at the same time take turns. Returns the versions applied (empty when
+/// the schema was already current). A schema that is already current is left alone without diesel's
+/// harness, which would first try to create its bookkeeping table: so any role that can read that table
+/// (every role of `molteniron roles`) may run `migrate` where there is nothing to do.
 pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
-    diesel::sql_query("SELECT pg_advisory_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
-        .execute(conn)
-        .context("waiting for the migration lock")?;
-    let applied = match is_behind(conn) {
-        Ok(false) => Ok(Vec::new()),
-        // Behind, or unknown (the bookkeeping table is unreadable): the harness decides, and says why if
-        // it cannot.
-        _ => conn
-            .run_pending_migrations(MIGRATIONS)
-            .map(|versions| versions.iter().map(ToString::to_string).collect())
-            .map_err(anyhow::Error::from_boxed),
-    };
-    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
-        .execute(conn);
-    let applied = applied.context("applying migrations")?;
-    unlocked.context("releasing the migration lock")?;
-    Ok(applied)
+    // One transaction, and a lock that ends with it: through a transaction-pooling PgBouncer every
+    // statement of a transaction runs on one server connection, so nothing can be left locked (a
+    // session lock taken on one server connection and released on another would stay held), and a
+    // migration that fails undoes every migration of this run (PostgreSQL's DDL is transactional).
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
+            .execute(conn)
+            .context("waiting for the migration lock")?;
+        match is_behind(conn) {
+            Ok(false) => Ok(Vec::new()),
+            // Behind, or unknown (the bookkeeping table is unreadable): the harness decides, and says
+            // why if it cannot.
+            _ => conn
+                .run_pending_migrations(MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect())
+                .map_err(anyhow::Error::from_boxed)
+                .context("applying migrations"),
+        }
+    })
 }
 
 /// Explains a failed command: when a table or column is missing and migrations are pending, the real
@@ -307,13 +308,20 @@ fn is_behind(conn: &mut PgConnection) -> Result<bool> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         version: String,
     }
-    let applied: Vec<Version> =
-        match diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn) {
-            Ok(applied) => applied,
-            // A missing bookkeeping table means nothing was ever applied.
-            Err(e) if is_missing_relation(&e) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    // Asked first, not found out from an error: inside migrate's transaction an error would abort it.
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result(conn)?;
+    let applied: Vec<Version> = if table.exists {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn)?
+    } else {
+        Vec::new() // nothing was ever applied
+    };
     let known =
         MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(known.iter().any(|m| {

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use diesel::Connection;
+
 use crate::support::{PrivateServer, is_root, migrate_and_import, molteniron_std};
 
 /// A PgBouncer in front of `server`, stopped on drop.
@@ -133,4 +135,66 @@ fn a_pooler_refusing_session_options_is_a_configuration_error_with_a_hint() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// `migrate` through a transaction-pooling PgBouncer: four at once on an empty database all succeed, the
+/// schema is applied once, and no advisory lock is left behind (a session lock taken on one server
+/// connection and released on another would stay held, and the next migrate would wait forever).
+#[test]
+fn concurrent_migrates_through_a_transaction_pooler_all_succeed_and_leave_no_lock() {
+    let server = PrivateServer::init(false);
+    server.start();
+    let bouncer = Bouncer::start(&server);
+    let url = bouncer.url("sslmode=disable&options=");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            molteniron_std()
+                .args(["--database-url", &url, "migrate"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut applied = 0;
+    for mut child in children {
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a migrate through the pooler hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(status.success(), "{stderr}");
+        if stderr.contains("applied migrations") {
+            applied += 1;
+        }
+    }
+    assert_eq!(
+        applied, 1,
+        "one migrate applies the schema, the others find it current"
+    );
+    let mut conn = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+    assert_eq!(
+        crate::support::count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+        ),
+        0,
+        "an advisory lock was left behind"
+    );
+    let out = molteniron_std()
+        .args(["--database-url", &url, "migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the schema is up to date"),
+        "{out:?}"
+    );
 }
