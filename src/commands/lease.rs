@@ -144,8 +144,8 @@ pub struct AllocateArgs {
 }
 
 impl AllocateArgs {
-    /// `allocate OWNER [COUNT] [POOL]`: all or nothing; a retry with the same count and pool returns the
-    /// nodes the owner already holds.
+    /// `allocate OWNER [COUNT] [POOL] [FILTER...]`: all or nothing; a retry of the same request (the same
+    /// count, every held node matching it) returns the nodes the owner already holds.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         let format = ctx.format(&[Format::Human, Format::Json, Format::Env])?;
         check_owner(&self.owner).map_err(invalid)?;
