@@ -55,13 +55,13 @@ fn conninfo_in(
     if !names_server(url, env) {
         params.push(("host", DEFAULT_SOCKET_DIRS.to_owned()));
     }
-    if !url.contains("connect_timeout") {
+    if !sets(url, "connect_timeout") {
         params.push((
             "connect_timeout",
             config.connect_timeout.as_secs().max(1).to_string(),
         ));
     }
-    if !url.contains("options") {
+    if !sets(url, "options") {
         let options = format!(
             "-c lock_timeout={} -c statement_timeout={}",
             millis(config.lock_timeout),
@@ -135,6 +135,23 @@ fn application_name_for(user: &str, host: &str) -> String {
         })
         .take(APPLICATION_NAME_MAX)
         .collect()
+}
+
+/// Whether the connection string sets `key` itself: a `key=` pair of a keyword string (blanks around `=`
+/// allowed, as libpq reads it) or of a URL's query. A dbname or password that merely contains the word
+/// does not count.
+fn sets(url: &str, key: &str) -> bool {
+    match url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+    {
+        Some(rest) => rest.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.split_once('=').is_some_and(|(k, _)| k == key))
+        }),
+        None => keyword_pairs(url).iter().any(|(k, _)| k == key),
+    }
 }
 
 /// Whether `url` or libpq's environment says where the server is: a non-empty `host`, `hostaddr` or
@@ -383,6 +400,19 @@ mod tests {
             "postgres:///d?connect_timeout=3&options=x&fallback_application_name=molteniron\
              &host=%2Fvar%2Frun%2Fpostgresql%2C%2Ftmp"
         );
+    }
+
+    #[test]
+    fn only_a_key_the_string_sets_replaces_ours() {
+        assert!(sets("host=h options='-c x=y'", "options"));
+        assert!(sets("host=h connect_timeout = 3", "connect_timeout"));
+        assert!(sets("postgres://h/d?options=-c%20x%3Dy", "options"));
+        assert!(!sets("dbname=options host=h", "options"));
+        assert!(!sets("postgres://u:options=x@h/options", "options"));
+        assert!(!sets(
+            "host=h password='connect_timeout=1'",
+            "connect_timeout"
+        ));
     }
 
     #[test]
