@@ -319,7 +319,9 @@ impl AddArgs {
         }
         for pair in &args.driver_info {
             let (key, value) = split_pair(pair).map_err(invalid)?;
-            spec.driver_info.insert(key, value);
+            if spec.driver_info.insert(key.clone(), value).is_some() {
+                return Err(invalid(format!("driver_info.{key} is given twice")));
+            }
         }
         let properties = [
             ("cpu_arch", &args.cpu_arch),
@@ -335,7 +337,9 @@ impl AddArgs {
         }
         for pair in &args.property {
             let (key, value) = split_pair(pair).map_err(invalid)?;
-            spec.properties.insert(key, value);
+            if spec.properties.insert(key.clone(), value).is_some() {
+                return Err(invalid(format!("properties.{key} is given twice")));
+            }
         }
         spec.ports = args
             .mac

@@ -1371,3 +1371,37 @@ fn control_characters_are_escaped_in_tables_and_refused_in_reasons() {
         "JSON carries the value as stored"
     );
 }
+
+/// `add` with one key given twice (two --driver-info, or --cpus and --property cpus=) is refused, as
+/// import refuses a duplicate key, instead of keeping one of the values silently.
+#[test]
+fn add_refuses_a_key_given_twice() {
+    let db = TestDb::new();
+    for args in [
+        &[
+            "add",
+            "s7",
+            "--driver",
+            "fake",
+            "--driver-info",
+            "snmp_community=A1b2",
+            "--driver-info",
+            "snmp_community=x",
+        ][..],
+        &[
+            "add",
+            "s7",
+            "--driver",
+            "fake",
+            "--cpus",
+            "8",
+            "--property",
+            "cpus=9",
+        ],
+    ] {
+        let err = db.fails(args, 1);
+        assert!(err.contains("is given twice"), "{err}");
+        assert!(!err.contains("A1b2"), "{err}");
+    }
+    assert_eq!(count(&mut db.conn(), "SELECT count(*) AS n FROM nodes"), 0);
+}
