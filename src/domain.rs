@@ -153,6 +153,20 @@ pub fn plain(value: &Value) -> String {
     }
 }
 
+/// `text` with every control character escaped (`\n`, `\u{1b}`), so that stored or hostile text can
+/// neither break a line nor send a terminal escape.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// A time for tables and env lines: RFC 3339 in UTC to the second (`2026-11-21T10:41:59Z`).
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -48,17 +48,16 @@ impl Field {
     /// name that looks like a BMC setting (see [`is_driver_info_key`]), or any other simple name, which
     /// means `properties.NAME` (the original's free-form blob).
     pub fn parse(name: &str) -> Result<Field, String> {
-        let simple = |key: &str| {
-            !key.is_empty()
-                && key.len() <= 255
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-        };
-        if let Some(key) = name.strip_prefix("driver_info.").filter(|k| simple(k)) {
+        if let Some(key) = name
+            .strip_prefix("driver_info.")
+            .filter(|k| is_simple_key(k))
+        {
             return Ok(Field::DriverInfo(key.to_owned()));
         }
-        if let Some(key) = name.strip_prefix("properties.").filter(|k| simple(k)) {
+        if let Some(key) = name
+            .strip_prefix("properties.")
+            .filter(|k| is_simple_key(k))
+        {
             return Ok(Field::Property(key.to_owned()));
         }
         let field = match name {
@@ -83,10 +82,10 @@ impl Field {
                 ));
             }
             other if IRONIC_NODE_FIELDS.contains(&other) => Field::Ironic(other.to_owned()),
-            other if simple(other) && is_driver_info_key(other) => {
+            other if is_simple_key(other) && is_driver_info_key(other) => {
                 Field::DriverInfo(other.to_owned())
             }
-            other if simple(other) => Field::Property(other.to_owned()),
+            other if is_simple_key(other) => Field::Property(other.to_owned()),
             other => return Err(format!("unknown field {other:?}")),
         };
         Ok(field)
@@ -199,6 +198,16 @@ impl Field {
 
 /// Which keys name a secret, and masking them: one rule for the whole crate, kept in [`crate::secret`].
 pub use crate::secret::{contains_secret, is_secret_key, mask_secrets};
+
+/// Whether `key` is a plain key of `properties` or `driver_info` as field names and filters name them:
+/// 1 to 255 letters, digits, `_` and `-`.
+pub fn is_simple_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 255
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+}
 
 /// Whether a bare legacy key names a BMC setting, which belongs in driver_info rather than properties:
 /// passwords, addresses and the driver-prefixed keys Ironic's drivers use.

@@ -62,14 +62,7 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
         .chain(config_url.iter())
         .map(String::as_str);
     // One line, and no control characters from hostile input reach the terminal.
-    let message: String = format!("{err:#}")
-        .chars()
-        .map(|c| match c {
-            '\n' => " ".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect();
+    let message = domain::escape_controls(&format!("{err:#}").replace('\n', " "));
     (
         format!("molteniron: error: {}", redact(&message, urls)),
         error::exit_code(err),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::domain::{NodeState, plain, timestamp};
+use crate::domain::{NodeState, escape_controls, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
 use crate::store::nodes::{Node, Reaped, Released};
@@ -75,26 +75,13 @@ fn rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
                 .force_no_tty()
                 .set_header(header.to_vec());
             for row in rows {
-                table.add_row(row.into_iter().map(printable).collect::<Vec<_>>());
+                // Control characters escaped: a value stored with a newline or a terminal escape must not
+                // break a row or reach a CI log's terminal. CSV and JSON carry values as stored.
+                table.add_row(row.iter().map(|c| escape_controls(c)).collect::<Vec<_>>());
             }
             text(&format!("{}\n", table.trim_fmt()))
         }
     }
-}
-
-/// A table cell with its control characters escaped (`\n`, `\u{1b}`): a value stored with a newline or
-/// a terminal escape must not break a row or reach a CI log's terminal. CSV and JSON carry values as
-/// stored.
-fn printable(cell: String) -> String {
-    if !cell.chars().any(char::is_control) {
-        return cell;
-    }
-    cell.chars()
-        .map(|c| match c {
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// A node as JSON: the stable shape every command uses. Secrets (every key that

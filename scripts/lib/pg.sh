@@ -18,12 +18,17 @@ pg_bindir() {
     command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
 }
 
-install_postgres() {
-    echo "molteniron: PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
+# Installs Debian packages with apt-get (through sudo when not root).
+apt_install() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+install_postgres() {
+    echo "molteniron: PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
+    apt_install postgresql
 }
 
 # Runs a command as the cluster's owner: ourselves, or `postgres` when we are root.
@@ -74,10 +79,7 @@ ensure_build_deps() {
     [ -e /usr/include/openssl/ssl.h ] && ls /usr/lib/*/libssl.a >/dev/null 2>&1 || need+=(libssl-dev)
     [ ${#need[@]} -eq 0 ] && return 0
     echo "molteniron: installing build dependencies: ${need[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    apt_install "${need[@]}"
 }
 
 # Installs what the tests need beyond the build: Debian's pgbouncer (tests/it/pooler.rs runs one from a
@@ -85,10 +87,7 @@ ensure_build_deps() {
 ensure_test_deps() {
     [ -x /usr/sbin/pgbouncer ] && return 0
     echo "molteniron: installing test dependencies: pgbouncer" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+    apt_install pgbouncer
 }
 
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ (call from the repository root).

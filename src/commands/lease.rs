@@ -15,7 +15,7 @@ use crate::config::duration_arg;
 use crate::devstack;
 use crate::domain::timestamp;
 use crate::error::Failure;
-use crate::fields::Field;
+use crate::fields::{Field, is_simple_key};
 use crate::inventory::{check_owner, check_text};
 use crate::output::{self, Format};
 use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
@@ -96,13 +96,7 @@ fn property_filter(text: &str) -> Result<(String, String), String> {
     let Some((key, value)) = text.split_once('=') else {
         return Err("expected KEY=VALUE".to_owned());
     };
-    let simple = |k: &str| {
-        !k.is_empty()
-            && k.len() <= 255
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-    };
-    if !simple(key) {
+    if !is_simple_key(key) {
         return Err(format!(
             "{key:?} is not a property name (letters, digits, _ and -)"
         ));

@@ -146,7 +146,11 @@ impl Ctx {
                         return Err(err);
                     }
                     let delay = backoff(attempt).min(remaining);
-                    (delay, format!("for up to {} more", human(remaining)))
+                    let secs = i64::try_from(remaining.as_secs().max(1)).unwrap_or(i64::MAX);
+                    (
+                        delay,
+                        format!("for up to {} more", output::short_duration(secs)),
+                    )
                 }
                 None if attempt > self.config.retries => return Err(err),
                 None => (
@@ -230,16 +234,6 @@ fn no_holder(group: Group) -> String {
         "this needs the {group} role of `molteniron roles` (molteniron_{group} unless another --prefix \
          was given), and none holds its privileges in this database (hint: `molteniron roles --apply`)"
     )
-}
-
-/// `42s`, `3m05s`: a retry budget for people.
-fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        format!("{}s", secs.max(1))
-    } else {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
 }
 
 /// Exponential backoff with jitter: about 100 ms × 2^(attempt-1), capped at 5 s, each wait drawn between

@@ -14,13 +14,19 @@ fn seed_yaml() -> &'static str {
     "nodes:\n  - {name: n0, driver_info: {ipmi_address: 10.0.0.1}}\n  - {name: n1, driver_info: {ipmi_address: 10.0.0.2}}\n"
 }
 
-#[test]
-fn retries_ride_out_a_server_restart_and_without_them_it_is_exit_5() {
+/// A private server, migrated and seeded, then stopped; and its URL.
+fn stopped_server() -> (PrivateServer, String) {
     let server = PrivateServer::init(false);
     server.start();
     let url = server.url("127.0.0.1", "sslmode=disable");
     migrate_and_import(&url, seed_yaml());
     server.stop("fast");
+    (server, url)
+}
+
+#[test]
+fn retries_ride_out_a_server_restart_and_without_them_it_is_exit_5() {
+    let (server, url) = stopped_server();
 
     // Without --retries: exit 5 at once.
     let out = molteniron_std()
@@ -62,11 +68,7 @@ fn retries_ride_out_a_server_restart_and_without_them_it_is_exit_5() {
 /// each note naming the cause and the time left); a server that comes back within it is used.
 #[test]
 fn retry_for_is_a_time_budget_and_each_note_names_the_cause() {
-    let server = PrivateServer::init(false);
-    server.start();
-    let url = server.url("127.0.0.1", "sslmode=disable");
-    migrate_and_import(&url, seed_yaml());
-    server.stop("fast");
+    let (server, url) = stopped_server();
 
     let started = Instant::now();
     let out = molteniron_std()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
-use crate::support::{PrivateServer, is_root, migrate_and_import, molteniron_std};
+use crate::support::{PrivateServer, as_owner, is_root, migrate_and_import, molteniron_std};
 
 /// A PgBouncer in front of `server`, stopped on drop.
 struct Bouncer {
@@ -49,13 +49,7 @@ impl Bouncer {
         }
         let program = Path::new("/usr/sbin/pgbouncer");
         assert!(program.exists(), "pgbouncer (scripts/test installs it)");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        };
+        let mut cmd = as_owner(program);
         // Its own process group, so that drop stops it and not only runuser.
         use std::os::unix::process::CommandExt;
         let child = cmd

@@ -23,9 +23,9 @@ pub fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
-/// Runs a server program as the cluster's owner: ourselves, or `postgres` when we are root (initdb
-/// refuses to run as root).
-fn as_owner(program: &Path) -> StdCommand {
+/// Runs a server program as the cluster's owner: ourselves, or `postgres` when we are root (initdb and
+/// pgbouncer refuse to run as root).
+pub fn as_owner(program: &Path) -> StdCommand {
     if is_root() {
         let mut cmd = StdCommand::new("runuser");
         cmd.args(["-u", "postgres", "--"]).arg(program);
