@@ -75,7 +75,7 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
                     assert_eq!(got.len(), 1, "the pool is larger than the thread count");
                     let released =
                         nodes::release(&mut conn, &owner, None, NodeState::Ready).unwrap();
-                    assert_eq!(released.len(), 1);
+                    assert_eq!(released.released.len(), 1);
                     ops += 1;
                 }
                 ops

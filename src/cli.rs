@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Ctx, admin, inventory, lease, legacy};
+use crate::commands::{Ctx, admin, inventory, lease, legacy, queue};
 use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
@@ -130,11 +130,23 @@ pub enum Command {
     /// retried job does not leak machines); anything else is a conflict (exit 6). Too few ready matching
     /// nodes right now is exit 3 (retry later); a request that can never be satisfied as things stand (no
     /// such pool, or fewer than COUNT nodes match in any state) is exit 8 (do not retry). Nothing is
-    /// allocated either way.
+    /// allocated either way. With --wait the job waits in line instead of exit 3 (see `queue`): by
+    /// --priority, then arrival, until granted or --wait-timeout (then exit 3); a signal withdraws the
+    /// request (exit 128 + signal). While anyone waits, an allocate without --wait gets only nodes no
+    /// request ahead of it wants.
     Allocate(lease::AllocateArgs),
 
-    /// Give back all nodes OWNER holds (or one with --node). Holding nothing is fine: exit 0.
+    /// Give back all nodes OWNER holds (or one with --node), and withdraw OWNER's request from the line.
+    /// Holding nothing is fine: exit 0.
     Release(lease::ReleaseArgs),
+
+    /// The requests waiting in line (allocate --wait), in the order they will be served.
+    ///
+    /// Requests are served by priority (highest first), then arrival. A request is granted only when
+    /// the nodes it takes are not wanted by any request ahead of it; one ahead that cannot be satisfied
+    /// yet keeps the nodes it could use, so a big request is never starved by small ones. "ready" and
+    /// "allocated" count the nodes each request could use.
+    Queue(queue::QueueArgs),
 
     /// Extend OWNER's lease on all its nodes. Exit 4 if OWNER holds nothing.
     ///
@@ -222,9 +234,10 @@ impl Command {
             Command::Status(args) | Command::StatusBaremetal(args) if args.show_secrets => {
                 Group::Job
             }
-            Command::Status(_) | Command::StatusBaremetal(_) | Command::History(_) => {
-                Group::Readonly
-            }
+            Command::Status(_)
+            | Command::StatusBaremetal(_)
+            | Command::History(_)
+            | Command::Queue(_) => Group::Readonly,
             Command::Export
             | Command::Allocate(_)
             | Command::Release(_)
@@ -255,6 +268,7 @@ impl Command {
             Command::Add(args) => args.run(ctx),
             Command::Allocate(args) => args.run(ctx),
             Command::Release(args) => args.run(ctx),
+            Command::Queue(args) => args.run(ctx),
             Command::Renew(args) => args.run(ctx),
             Command::Reap(args) => args.run(ctx),
             Command::Clean(args) => args.run(ctx),

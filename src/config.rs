@@ -73,6 +73,15 @@ pub struct Config {
     pub retries: u32,
     /// How long to keep retrying after a transient failure; when set, it decides instead of `retries`.
     pub retry_for: Option<Duration>,
+    /// How long `allocate --wait` waits in line when not given `--wait-timeout`.
+    pub max_wait: Duration,
+    /// How often a waiting allocate looks at the line besides being woken (with jitter).
+    pub poll_interval: Duration,
+    /// After this long without a sign of life from a waiting process, anyone withdraws its request.
+    pub waiter_timeout: Duration,
+    /// Whether a waiting allocate also LISTENs to be woken at once (off behind a transaction pooler,
+    /// where LISTEN does not work: waiting then polls only).
+    pub listen: bool,
 }
 
 impl Default for Config {
@@ -87,6 +96,10 @@ impl Default for Config {
             statement_timeout: Duration::from_secs(60),
             retries: 0,
             retry_for: None,
+            max_wait: Duration::from_secs(2 * 3600),
+            poll_interval: Duration::from_secs(2),
+            waiter_timeout: Duration::from_secs(30),
+            listen: true,
         }
     }
 }
@@ -103,6 +116,10 @@ struct ConfigFile {
     statement_timeout: Option<DurationValue>,
     retries: Option<u32>,
     retry_for: Option<DurationValue>,
+    max_wait: Option<DurationValue>,
+    poll_interval: Option<DurationValue>,
+    waiter_timeout: Option<DurationValue>,
+    listen: Option<bool>,
 }
 
 /// A duration written as a number of seconds or as text such as "100m".
@@ -165,6 +182,27 @@ impl Config {
         }
         if let Some(v) = &file.retry_for {
             config.retry_for = Some(v.resolve("retry_for")?);
+        }
+        if let Some(v) = &file.max_wait {
+            config.max_wait = v.resolve("max_wait")?;
+        }
+        if let Some(v) = &file.poll_interval {
+            config.poll_interval = v.resolve("poll_interval")?;
+        }
+        if let Some(v) = &file.waiter_timeout {
+            config.waiter_timeout = v.resolve("waiter_timeout")?;
+        }
+        if config.poll_interval.is_zero() || config.poll_interval >= config.waiter_timeout {
+            return Err(Failure::Invalid(format!(
+                "poll_interval ({}s) must be above zero and shorter than waiter_timeout ({}s): a \
+                 waiting allocate says it is alive at each poll",
+                config.poll_interval.as_secs_f64(),
+                config.waiter_timeout.as_secs_f64()
+            ))
+            .into());
+        }
+        if let Some(v) = file.listen {
+            config.listen = v;
         }
         if let Some(v) = file.retries {
             config.retries = v.min(MAX_RETRIES);

@@ -124,6 +124,25 @@ text_enum! {
         SetField = "set_field",
         /// A node was deleted (remove); its events stay.
         Remove = "remove",
+        /// A request joined the line (`allocate --wait`); no node. The detail has the request's id,
+        /// count, pool, filters and priority.
+        Enqueue = "enqueue",
+        /// A waiting request left the line without nodes; no node. The detail's reason is `timeout`,
+        /// `signal`, `release` or `waiter gone`.
+        Withdraw = "withdraw",
+    }
+}
+
+text_enum! {
+    /// Where a waiting request is (the `requests` table; docs/design.md draws it). `allocate --wait`
+    /// inserts it `Waiting`; whichever process serves the line moves it to `Granted` in the transaction
+    /// that allocates its nodes; its own waiting process deletes it when it picks them up. A withdrawal
+    /// (release, timeout, signal, a silent waiter) deletes it from either state.
+    RequestState {
+        /// In line: no node yet.
+        Waiting = "waiting",
+        /// Its nodes are allocated to its owner; its waiting process has not picked them up yet.
+        Granted = "granted",
     }
 }
 
@@ -183,6 +202,9 @@ mod tests {
         }
         for action in EventAction::ALL {
             assert_eq!(EventAction::parse(action.as_str()), Some(*action));
+        }
+        for state in RequestState::ALL {
+            assert_eq!(RequestState::parse(state.as_str()), Some(*state));
         }
         assert_eq!(NodeState::parse("Ready"), None);
     }

@@ -28,11 +28,14 @@ pub enum Exit {
     Conflict,
     /// The request can never be satisfied as things stand (no such pool, too few matching nodes).
     Unsatisfiable,
+    /// A signal stopped a waiting allocate; it withdrew its request. The process exits with 128 + the
+    /// signal's number (130 for SIGINT, the number this table shows).
+    Interrupted,
 }
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 8] = [
+    pub const ALL: [Exit; 9] = [
         Exit::Ok,
         Exit::Invalid,
         Exit::Usage,
@@ -41,6 +44,7 @@ impl Exit {
         Exit::Unreachable,
         Exit::Conflict,
         Exit::Unsatisfiable,
+        Exit::Interrupted,
     ];
 
     /// The number the process exits with.
@@ -54,6 +58,7 @@ impl Exit {
             Exit::Unreachable => 5,
             Exit::Conflict => 6,
             Exit::Unsatisfiable => 8,
+            Exit::Interrupted => 130,
         }
     }
 
@@ -68,6 +73,9 @@ impl Exit {
             Exit::Unreachable => "database unreachable (retry)",
             Exit::Conflict => "conflict",
             Exit::Unsatisfiable => "request can never be satisfied as things stand (do not retry)",
+            Exit::Interrupted => {
+                "interrupted while waiting (128 + signal: 129 HUP, 130 INT, 143 TERM)"
+            }
         }
     }
 
@@ -103,6 +111,10 @@ impl Exit {
                 "unsatisfiable: the pool does not exist, or fewer than COUNT nodes match the request in any \
                  state (maintenance included); retrying cannot help until the inventory changes"
             }
+            Exit::Interrupted => {
+                "interrupted: a signal stopped `allocate --wait` while it waited; it exits with 128 + the \
+                 signal (129 SIGHUP, 130 SIGINT, 143 SIGTERM), its request withdrawn and nothing held"
+            }
         }
     }
 
@@ -125,9 +137,14 @@ pub enum Failure {
     /// Exit 2: the command line is wrong in a way clap cannot see (an output format a command lacks, ...).
     #[error("{0}")]
     Usage(String),
-    /// Exit 3: fewer ready nodes than requested could be locked; nothing was allocated.
-    #[error("Not enough available nodes found. Found {found}, requested {requested}")]
-    NotEnough { found: i64, requested: i64 },
+    /// Exit 3: fewer ready nodes than requested could be locked (or they are held back for the line);
+    /// nothing was allocated. `why` is empty or a parenthesised note: ` (2 requests wait ahead ...)`.
+    #[error("Not enough available nodes found. Found {found}, requested {requested}{why}")]
+    NotEnough {
+        found: i64,
+        requested: i64,
+        why: String,
+    },
     /// Exit 4: a node, an owner's allocation or a field does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -144,6 +161,9 @@ pub enum Failure {
         requested: i64,
         why: String,
     },
+    /// Exit 128 + `signal`: a signal stopped a waiting allocate, which withdrew its request.
+    #[error("{message}")]
+    Interrupted { signal: i32, message: String },
 }
 
 impl Failure {
@@ -157,6 +177,7 @@ impl Failure {
             Failure::Unreachable(_) => Exit::Unreachable,
             Failure::Conflict(_) => Exit::Conflict,
             Failure::Unsatisfiable { .. } => Exit::Unsatisfiable,
+            Failure::Interrupted { .. } => Exit::Interrupted,
         }
     }
 }
@@ -166,6 +187,9 @@ impl Failure {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
+            if let Failure::Interrupted { signal, .. } = failure {
+                return u8::try_from(128 + signal).unwrap_or(Exit::Interrupted.code());
+            }
             return failure.exit().code();
         }
         if let Some(db_err) = cause.downcast_ref::<DbError>() {
@@ -307,6 +331,7 @@ mod tests {
             Failure::NotEnough {
                 found: 0,
                 requested: 1,
+                why: String::new(),
             },
             Failure::NotFound(String::new()),
             Failure::Unreachable(String::new()),
@@ -315,6 +340,10 @@ mod tests {
                 found: 0,
                 requested: 1,
                 why: String::new(),
+            },
+            Failure::Interrupted {
+                signal: 2,
+                message: String::new(),
             },
         ];
         let exits: Vec<Exit> = failures.iter().map(Failure::exit).collect();

@@ -14,7 +14,7 @@
 //! | 2 | `config`, `inventory` (nodes.yaml and validation) |
 //! | 3 | `db` (connect, migrate) |
 //! | 4 | `store` (all SQL) |
-//! | 5 | `fields` (field names on a node) |
+//! | 5 | `fields` (field names on a node), `queue` (who is served next; serving the line) |
 //! | 6 | `pool` (allocation policy), `output` (stdout), `devstack` (DevStack files) |
 //! | 7 | `commands` |
 //! | 8 | `cli` (the command line and its dispatch) |
@@ -30,6 +30,7 @@ pub mod fields;
 pub mod inventory;
 pub mod output;
 pub mod pool;
+pub mod queue;
 pub mod schema;
 pub mod secret;
 pub mod store;

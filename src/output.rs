@@ -14,6 +14,7 @@ use crate::domain::{NodeState, escape_controls, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
 use crate::store::nodes::{Node, Reaped, Released};
+use crate::store::queue;
 
 /// How data is printed (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -541,7 +542,7 @@ pub fn events(events: &[Event], format: Format) -> Result<()> {
             vec![
                 e.id.to_string(),
                 e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                e.node_name.clone(),
+                e.node_name.clone().unwrap_or_else(|| "-".to_owned()),
                 e.owner.clone().unwrap_or_default(),
                 e.actor.clone().unwrap_or_default(),
                 e.action.to_string(),
@@ -574,4 +575,84 @@ pub fn node(node: &Node, format: Format) -> Result<()> {
             state,
         ]],
     )
+}
+
+/// One row of `molteniron queue`: a waiting request, its pool and its filters as flags.
+#[derive(Debug)]
+pub struct QueueRow {
+    pub entry: queue::Entry,
+    /// `None`: any pool.
+    pub pool: Option<String>,
+    pub filters: String,
+}
+
+/// `queue`: the waiting requests in the order they will be served; humans get "(none waiting)" on
+/// stderr for an empty line.
+pub fn queue(requests: &[QueueRow], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let list = requests.iter().map(|r| {
+            let e = &r.entry;
+            json!({"position": e.position, "id": e.id, "owner": e.owner, "pool": r.pool, "count": e.count,
+                   "filters": e.request, "priority": e.priority, "waiting_since": e.enqueued_at,
+                   "waiter": e.waiter, "ready": e.ready, "allocated": e.allocated})
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    if requests.is_empty() && format == Format::Human {
+        note("no request waits in line");
+        return Ok(());
+    }
+    let now = Utc::now();
+    let table = requests
+        .iter()
+        .map(|r| {
+            let e = &r.entry;
+            let waited = (now - e.enqueued_at).num_seconds().max(0);
+            vec![
+                e.position.to_string(),
+                escape_controls(&e.owner),
+                r.pool.clone().unwrap_or_else(|| "(any)".to_owned()),
+                e.count.to_string(),
+                escape_controls(&r.filters),
+                e.priority.to_string(),
+                format!("{} ({})", timestamp(e.enqueued_at), short_duration(waited)),
+                e.ready.to_string(),
+                e.allocated.to_string(),
+            ]
+        })
+        .collect();
+    rows(
+        format,
+        &[
+            "position",
+            "owner",
+            "pool",
+            "count",
+            "filters",
+            "priority",
+            "waiting since",
+            "ready",
+            "allocated",
+        ],
+        table,
+    )
+}
+
+/// `status` (human only): how many requests wait in line, per pool, after the table; nothing when none
+/// does.
+pub fn waiting(waiting: &[queue::PoolWaiting], format: Format) -> Result<()> {
+    if format != Format::Human || waiting.is_empty() {
+        return Ok(());
+    }
+    let pools: Vec<String> = waiting
+        .iter()
+        .map(|w| match &w.pool {
+            Some(pool) => format!("{} in pool {}", w.waiting, escape_controls(pool)),
+            None => format!("{} for any pool", w.waiting),
+        })
+        .collect();
+    text(&format!(
+        "Waiting in line: {} (molteniron queue lists them)\n",
+        pools.join(", ")
+    ))
 }

@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use diesel::{PgConnection, QueryResult};
 use serde_json::{Map, Value, json};
 
+use crate::queue::{self, InLine};
 use crate::store::nodes::{self, Matching, Node};
+use crate::store::queue as queue_store;
 
 /// How often the request is tried again when nodes were freed between an attempt and the count of what
 /// could be locked.
@@ -81,6 +83,46 @@ impl Filter {
         Value::Object(f)
     }
 
+    /// The filter [`Filter::to_json`] made (as stored with a waiting request); keys it does not know are
+    /// ignored.
+    pub fn from_json(value: &Value) -> Filter {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let number = |key: &str| value.get(key).and_then(Value::as_u64);
+        let texts = |key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let properties = value
+            .get("properties")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((text_of(p, "key")?, text_of(p, "text")?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Filter {
+            pool: text("pool"),
+            arch: text("arch"),
+            min_cpus: number("min_cpus"),
+            min_memory_mb: number("min_memory_mb"),
+            min_disk_gb: number("min_disk_gb"),
+            driver: text("driver"),
+            resource_class: text("resource_class"),
+            traits: texts("traits"),
+            properties,
+            nodes: texts("nodes"),
+        }
+    }
+
     /// The hardware filters as the flags that set them (`--arch ppc64el --min-cpus 64`), empty when there
     /// are none; the pool is said separately.
     pub fn describe(&self) -> String {
@@ -125,6 +167,10 @@ impl Filter {
     }
 }
 
+fn text_of(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
 /// Whether `text` is a number PostgreSQL's `numeric` reads exactly as written: an optional sign, digits
 /// with at most one `.`, and an optional exponent of at most three digits. Such a filter value also
 /// matches a property that is a number equal to it (`4` matches `4.0`), compared in SQL as `numeric`, so
@@ -149,6 +195,9 @@ pub struct Request<'a> {
     pub filter: &'a Filter,
     pub count: i64,
     pub lease_secs: f64,
+    /// Its place among waiting requests (-1000..1000, higher first): it may take only nodes that no
+    /// waiting request of this priority or higher wants.
+    pub priority: i32,
 }
 
 /// Why a request can never be satisfied as things stand.
@@ -169,13 +218,18 @@ pub enum Outcome {
     AlreadyHeld(Vec<Node>),
     /// The owner holds other nodes; nothing was allocated.
     Conflict { held: Vec<Node> },
-    /// Fewer than `requested` ready nodes could be locked; nothing was allocated. Enough match in some
-    /// state (`matching`), so a retry may succeed.
+    /// Fewer than `requested` ready nodes could be locked, or the ones there are are held back for
+    /// requests waiting ahead in line (`ahead` of them may use this pool); nothing was allocated. Enough
+    /// match in some state (`matching`; `in_service` of them out of maintenance), so a retry may succeed.
     NotEnough {
         found: i64,
         requested: i64,
         matching: i64,
+        in_service: i64,
+        ahead: i64,
     },
+    /// The owner already waits in line, at `position` (1 first); nothing was allocated.
+    Waiting { position: i64 },
     /// The request can never be satisfied as things stand; nothing was allocated.
     Unsatisfiable {
         found: i64,
@@ -195,17 +249,20 @@ impl Outcome {
 /// Decides `request`: allocates when enough ready matching nodes can be locked; otherwise says whether
 /// the owner already holds this request (the same count, every node matching it), holds something
 /// else, there are not enough right now, or there never can be as things stand. Nodes freed between the
-/// attempt and the count are tried again (up to [`ATTEMPTS`] times). Never waits for a row another
-/// allocator holds.
+/// attempt and the count are tried again (up to [`ATTEMPTS`] times). While requests wait in line, the
+/// line decides (`queue::take_now`): nodes a request ahead wants are not taken. Never waits for a row
+/// another allocator holds.
 pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> {
     let Request {
         owner,
         filter,
         count,
         lease_secs,
+        priority,
     } = *request;
     let wanted = filter.to_json();
     let mut found = 0;
+    let mut ahead = 0;
     for _ in 0..ATTEMPTS {
         let granted = nodes::allocate(conn, owner, &wanted, count, lease_secs)?;
         if !granted.is_empty() {
@@ -218,11 +275,25 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
             if held.len() as i64 == count
                 && nodes::count_held_matching(conn, owner, &wanted)? == count
             {
+                // Granted by the line and not yet picked up by its waiting process: this process takes
+                // them, so that a waiter that died cannot have them withdrawn later.
+                queue_store::pick_up_owner(conn, owner)?;
                 return Ok(Outcome::AlreadyHeld(held));
             }
             return Ok(Outcome::Conflict { held });
         }
-        found = nodes::count_lockable(conn, &wanted, count)?;
+        let lockable = nodes::count_lockable(conn, &wanted, count)?;
+        found = lockable.found;
+        if lockable.waiting {
+            match queue::take_now(conn, owner, &wanted, count, priority, lease_secs)? {
+                InLine::Granted(nodes) => return Ok(Outcome::Granted(nodes)),
+                InLine::OwnerWaiting { position } => return Ok(Outcome::Waiting { position }),
+                InLine::Refused { ahead: n } => {
+                    ahead = n;
+                    break;
+                }
+            }
+        }
         if found < count {
             break;
         }
@@ -231,6 +302,7 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
     let found = found.min(count - 1);
     let Matching {
         matching,
+        in_service,
         in_pool,
         pools,
     } = nodes::matching(conn, &wanted)?;
@@ -251,6 +323,8 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
             found,
             requested: count,
             matching,
+            in_service,
+            ahead,
         },
     })
 }
@@ -258,6 +332,24 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_survives_its_json() {
+        let filter = Filter {
+            pool: Some("p".into()),
+            arch: Some("x86_64".into()),
+            min_cpus: Some(8),
+            min_memory_mb: Some(1024),
+            min_disk_gb: Some(10),
+            driver: Some("ipmi".into()),
+            resource_class: Some("baremetal".into()),
+            traits: vec!["CUSTOM_A".into(), "CUSTOM_B".into()],
+            properties: vec![("vendor".into(), "ibm".into())],
+            nodes: vec!["n1".into(), "7".into()],
+        };
+        assert_eq!(Filter::from_json(&filter.to_json()), filter);
+        assert_eq!(Filter::from_json(&json!({})), Filter::default());
+    }
 
     #[test]
     fn numbers_are_what_numeric_reads_exactly() {

@@ -4,8 +4,8 @@ diesel::table! {
     events (id) {
         id -> Int8,
         at -> Timestamptz,
-        node_id -> Int8,
-        node_name -> Text,
+        node_id -> Nullable<Int8>,
+        node_name -> Nullable<Text>,
         owner -> Nullable<Text>,
         action -> Text,
         detail -> Jsonb,
@@ -34,4 +34,21 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(events, nodes,);
+diesel::table! {
+    requests (id) {
+        id -> Int8,
+        owner -> Text,
+        request -> Jsonb,
+        count -> Int4,
+        priority -> Int4,
+        lease_secs -> Float8,
+        state -> Text,
+        enqueued_at -> Timestamptz,
+        heartbeat_at -> Timestamptz,
+        stale_after_secs -> Float8,
+        granted_at -> Nullable<Timestamptz>,
+        waiter -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(events, nodes, requests,);

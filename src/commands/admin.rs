@@ -163,6 +163,7 @@ impl CleanArgs {
                 )?)
             })
         })?;
+        ctx.serve_line();
         output::node(&node, format)
     }
 }
@@ -231,6 +232,9 @@ impl MaintenanceArgs {
                 )?)
             })
         })?;
+        if node.state == NodeState::Ready {
+            ctx.serve_line();
+        }
         output::node(&node, format)
     }
 }
@@ -254,16 +258,17 @@ impl StatusArgs {
         };
         let (pool, owner) = (args.pool.as_deref(), args.owner.as_deref());
         if args.summary {
-            let (counts, pools) = ctx.with_db_repeatable(|conn| {
+            let (counts, pools, waiting) = ctx.with_db_repeatable(|conn| {
                 let counts = nodes::count_by_pool(conn, pool, owner)?;
                 let pools = known_pools(conn, pool, counts.is_empty())?;
-                Ok((counts, pools))
+                Ok((counts, pools, waiting_by_pool(conn, pool)?))
             })?;
             note_missing_pool(pool, pools.as_deref());
-            return output::summary(&counts, format);
+            output::summary(&counts, format)?;
+            return output::waiting(&waiting, format);
         }
         let filter = args.filters.filter(pool)?.to_json();
-        let (nodes, now, pools) = ctx.with_db_repeatable(|conn| {
+        let (nodes, now, pools, waiting) = ctx.with_db_repeatable(|conn| {
             // A role that may not read the credentials (the read-only role) gets the same nodes through
             // the view that masks them; asking for the secrets reads nodes, so the server refuses that.
             let nodes = if args.show_secrets || nodes::may_read_credentials(conn)? {
@@ -272,10 +277,34 @@ impl StatusArgs {
                 nodes::list_public(conn, &filter, owner)?
             };
             let pools = known_pools(conn, pool, nodes.is_empty())?;
-            Ok((nodes, store::server_now(conn)?, pools))
+            let waiting = waiting_by_pool(conn, pool)?;
+            Ok((nodes, store::server_now(conn)?, pools, waiting))
         })?;
         note_missing_pool(pool, pools.as_deref());
-        output::status(&nodes, now, format, baremetal, args.show_secrets)
+        output::status(&nodes, now, format, baremetal, args.show_secrets)?;
+        output::waiting(&waiting, format)
+    }
+}
+
+/// How many requests wait in line per pool (only `pool` and any-pool requests when given). A role that
+/// may not read the line (granted before the queue existed, until `roles --apply` runs again) sees none.
+fn waiting_by_pool(
+    conn: &mut diesel::PgConnection,
+    pool: Option<&str>,
+) -> Result<Vec<store::queue::PoolWaiting>> {
+    match store::queue::waiting_by_pool(conn) {
+        Ok(mut all) => {
+            all.retain(|w| pool.is_none() || w.pool.is_none() || w.pool.as_deref() == pool);
+            Ok(all)
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            if crate::error::is_permission_denied(&e) {
+                Ok(Vec::new())
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 

@@ -202,6 +202,9 @@ impl ImportArgs {
                 other => other,
             }
         })?;
+        if !self.dry_run && (decided.added > 0 || !decided.updated.is_empty()) {
+            ctx.serve_line();
+        }
         let verb = if self.dry_run {
             "would import (nothing written, --dry-run)"
         } else {
@@ -290,6 +293,7 @@ fn add_node(ctx: &Ctx, mut spec: NodeSpec) -> Result<()> {
             Ok::<_, anyhow::Error>(node)
         })
     })?;
+    ctx.serve_line();
     output::node(&node, format)
 }
 

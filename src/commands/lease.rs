@@ -10,6 +10,7 @@ use diesel::Connection;
 use serde_json::Value;
 
 use super::keepalive::KeepAlive;
+use super::wait::{self, Refusal};
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
 use crate::devstack;
@@ -19,6 +20,7 @@ use crate::fields::{Field, is_simple_key};
 use crate::inventory::{check_owner, check_text};
 use crate::output::{self, Format};
 use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
+use crate::queue;
 use crate::store::nodes::{self, Node};
 
 // The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
@@ -133,6 +135,19 @@ pub struct AllocateArgs {
     /// -o json, -o env and the DevStack files always carry them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// If the nodes cannot be had now, wait in line until they are granted (served by priority, then
+    /// arrival; see `molteniron queue`). Fails at once if they never can be (exit 8).
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this long (exit 3, "waited ..."); implies --wait [default: max_wait from the
+    /// config, 2h].
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub wait_timeout: Option<Duration>,
+    /// Place in line, -1000 to 1000: higher is served first (e.g. Zuul's zuul.node_priority). Without
+    /// --wait it still decides which waiting requests come first.
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    pub priority: i32,
     #[command(flatten)]
     pub filters: FilterArgs,
 }
@@ -163,7 +178,10 @@ impl AllocateArgs {
             filter: &filter,
             count: self.count,
             lease_secs: self.lease.unwrap_or(ctx.config.max_lease).as_secs_f64(),
+            priority: self.priority,
         };
+        let wait = (self.wait || self.wait_timeout.is_some())
+            .then(|| self.wait_timeout.unwrap_or(ctx.config.max_wait));
         // Open the DevStack files before allocating, so an unwritable path fails before any node is
         // taken; files this run creates are removed again if the allocation fails.
         let files = devstack::Files::open(self.hardware_info.as_deref(), self.localrc.as_deref())?;
@@ -189,7 +207,24 @@ impl AllocateArgs {
                 Ok::<_, anyhow::Error>(outcome)
             })
         });
-        let nodes = match decided.and_then(|outcome| granted(&request, outcome, format)) {
+        let nodes = match decided.and_then(|outcome| {
+            match (wait, wait.and_then(|_| waitable(&request, &outcome))) {
+                (Some(timeout), Some(refusal)) => {
+                    let nodes = wait::wait_in_line(ctx, &request, timeout, &refusal)?;
+                    if files.any() {
+                        if let Err(e) = devstack::check(&nodes) {
+                            let state = crate::domain::NodeState::Ready;
+                            ctx.with_db_repeatable(|conn| {
+                                Ok(nodes::release(conn, &self.owner, None, state)?)
+                            })?;
+                            return Err(invalid(format!("{e} (the nodes were given back)")));
+                        }
+                    }
+                    Ok(nodes)
+                }
+                _ => granted(&request, outcome, format),
+            }
+        }) {
             Ok(nodes) => nodes,
             Err(e) => {
                 files.discard();
@@ -202,6 +237,47 @@ impl AllocateArgs {
         files.write(&nodes)?;
         output::allocation(&self.owner, &nodes, format, self.show_secrets)
     }
+}
+
+/// For an allocate that may wait: what its refusal said, when the outcome is one that waiting can change
+/// (not enough nodes now, or the owner already in line); says on stderr when only maintenance stands in
+/// the way.
+fn waitable(request: &Request, outcome: &Outcome) -> Option<Refusal> {
+    match outcome {
+        Outcome::NotEnough {
+            found,
+            requested,
+            matching,
+            in_service,
+            ahead,
+        } => {
+            if in_service < requested {
+                output::note(&format!(
+                    "only {in_service} of the {matching} nodes that match are out of maintenance; \
+                     waiting until enough come back"
+                ));
+            }
+            Some(Refusal {
+                found: *found,
+                why: ahead_note(request, *ahead),
+            })
+        }
+        Outcome::Waiting { .. } => Some(Refusal::default()),
+        _ => None,
+    }
+}
+
+/// ` (3 requests waiting in line for pool x come first; ...)`, or nothing when none does.
+fn ahead_note(request: &Request, ahead: i64) -> String {
+    if ahead == 0 {
+        return String::new();
+    }
+    let s = if ahead == 1 { "" } else { "s" };
+    format!(
+        " ({ahead} request{s} waiting in line for {} come{} first; allocate --wait joins the line)",
+        request.filter.scope(),
+        if ahead == 1 { "s" } else { "" }
+    )
 }
 
 /// The pool name the original MoltenIron used for "any pool".
@@ -233,10 +309,32 @@ fn granted(request: &Request, outcome: Outcome, format: Format) -> Result<Vec<No
             found,
             requested,
             matching,
+            ahead,
+            ..
         } => {
-            let failure = Failure::NotEnough { found, requested };
+            let why = ahead_note(request, ahead);
+            let failure = Failure::NotEnough {
+                found,
+                requested,
+                why,
+            };
             if format == Format::Json {
                 output::allocation_error("not_enough_nodes", found, requested, matching, &failure)?;
+            }
+            Err(failure.into())
+        }
+        Outcome::Waiting { position } => {
+            let owner = request.owner;
+            let failure = Failure::NotEnough {
+                found: 0,
+                requested: request.count,
+                why: format!(
+                    " ({owner} already waits in line, at position {position}; allocate --wait joins \
+                     that request, release {owner} withdraws it)"
+                ),
+            };
+            if format == Format::Json {
+                output::allocation_error("waiting", 0, request.count, 0, &failure)?;
             }
             Err(failure.into())
         }
@@ -343,23 +441,36 @@ impl ReleaseArgs {
         let format = ctx.format(&[Format::Human, Format::Json])?;
         check_owner(owner).map_err(invalid)?;
         let state = ctx.config.release_state.state();
-        let released = ctx.with_db_repeatable(|conn| match node {
+        let release = ctx.with_db_repeatable(|conn| match node {
             None => Ok(nodes::release(conn, owner, None, state)?),
             Some(key) => {
                 let node = nodes::find(conn, key, false)?.ok_or_else(|| no_node(key))?;
-                let released = nodes::release(conn, owner, Some(node.id), state)?;
-                if released.is_empty() {
+                let release = nodes::release(conn, owner, Some(node.id), state)?;
+                if release.released.is_empty() {
                     return Err(Failure::NotFound(format!(
                         "{owner} does not hold node {}",
                         node.name
                     ))
                     .into());
                 }
-                Ok(released)
+                Ok(release)
             }
         })?;
+        if release.waiting || release.withdrew {
+            // Hand the freed nodes on, and wake a withdrawn waiter. The release itself is done: a failure
+            // here is only said (the next poll of any waiter serves the line).
+            if let Err(e) = ctx.with_db_repeatable(|conn| Ok(queue::serve(conn, true)?)) {
+                output::note(&format!("released; serving the line failed: {e:#}"));
+            }
+        }
+        if release.withdrew {
+            output::note(&format!("withdrew {owner}'s request from the line"));
+        }
+        let released = release.released;
         if released.is_empty() {
-            output::note(&format!("{owner} holds no nodes; nothing to release"));
+            if !release.withdrew {
+                output::note(&format!("{owner} holds no nodes; nothing to release"));
+            }
             if format == Format::Human {
                 return Ok(());
             }
@@ -400,6 +511,8 @@ impl ReapArgs {
         let state = ctx.config.reap_state.state();
         let max_age = self.max_age.map(|d| d.as_secs_f64());
         let reaped = ctx.with_db_repeatable(|conn| Ok(nodes::reap(conn, max_age, state)?))?;
+        // Also withdraws requests whose waiters went silent, so cron covers dead waiters.
+        ctx.serve_line();
         // Every line people read carries the time, so a cron log reads without its own timestamps.
         let at = chrono::Utc::now();
         if !(self.quiet && reaped.is_empty()) {

@@ -8,6 +8,8 @@ pub mod inventory;
 pub mod keepalive;
 pub mod lease;
 pub mod legacy;
+pub mod queue;
+pub mod wait;
 
 use std::time::Duration;
 
@@ -103,6 +105,15 @@ impl Ctx {
             names.join(" or ")
         ))
         .into())
+    }
+
+    /// Hands nodes this command freed to requests waiting in line (`queue::serve`), after the command's
+    /// own change is committed; costs one cheap statement when nobody waits. A failure is only said: the
+    /// change is done, and the next poll of any waiter serves the line.
+    pub fn serve_line(&self) {
+        if let Err(e) = self.with_db_repeatable(|conn| Ok(crate::queue::serve(conn, true)?)) {
+            output::note(&format!("serving the line failed: {}", self.cause(&e)));
+        }
     }
 
     /// Connects, runs `body`, and explains its error (an unmigrated database says so). A transient failure

@@ -20,8 +20,9 @@ use crate::schema::events;
 pub struct Event {
     pub id: i64,
     pub at: DateTime<Utc>,
-    pub node_id: i64,
-    pub node_name: String,
+    /// `None` for queue events (enqueue, withdraw), which are about a request.
+    pub node_id: Option<i64>,
+    pub node_name: Option<String>,
     pub owner: Option<String>,
     pub action: EventAction,
     pub detail: Value,

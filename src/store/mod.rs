@@ -1,4 +1,4 @@
-//! All SQL lives here, one file per table (entity): `nodes` and `events`, and `roles` for the script of
+//! All SQL lives here, one file per table (entity): `nodes`, `events` and `queue` (the `requests` table), and `roles` for the script of
 //! `molteniron roles`. One function per query, named entity + verb (`nodes::allocate`, `events::list`);
 //! callers decide what to print, and nothing here prints. Hot statements go through `hot`, the one
 //! mechanism that binds `sql/*.sql` placeholders.
@@ -6,6 +6,7 @@
 pub mod events;
 mod hot;
 pub mod nodes;
+pub mod queue;
 mod roles;
 
 use chrono::{DateTime, Utc};

@@ -10,7 +10,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz}
 use serde_json::{Map, Value};
 
 use super::events;
-use super::hot::{Allocate, Reap, Release, Renew, Statement};
+use super::hot::{self, Allocate, Reap, Renew, Statement};
 use crate::domain::{EventAction, HARDWARE_PROPERTIES, NodeState, plain};
 use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::nodes;
@@ -174,12 +174,58 @@ struct Found {
     found: i64,
 }
 
+/// What `count_lockable` saw.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Lockable {
+    /// How many matching ready nodes could be locked (at most the count asked about).
+    #[diesel(sql_type = BigInt)]
+    pub found: i64,
+    /// Whether any request waits in line (then the queue decides: the `queue` module above the store).
+    #[diesel(sql_type = Bool)]
+    pub waiting: bool,
+}
+
+/// One row of `sql/release.sql`: a released node (all `None` when nothing was released) and, on every
+/// row, what happened to the owner's place in line.
+#[derive(QueryableByName)]
+struct ReleaseRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pool: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state: Option<NodeState>,
+    #[diesel(sql_type = Text)]
+    owner: String,
+    #[diesel(sql_type = BigInt)]
+    withdrawn: i64,
+    #[diesel(sql_type = Bool)]
+    waiting: bool,
+}
+
+/// What `release` did.
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    /// The nodes given back, lowest id first.
+    pub released: Vec<Released>,
+    /// Whether the owner's request was withdrawn from the line (it was waiting, or granted but not yet
+    /// picked up).
+    pub withdrew: bool,
+    /// Whether any request waits in line (then the caller serves the line: nodes were freed).
+    pub waiting: bool,
+}
+
 /// How a request relates to the whole inventory (see `sql/matching.sql`).
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Matching {
     /// Nodes that match the request, in any state.
     #[diesel(sql_type = BigInt)]
     pub matching: i64,
+    /// Of those, the ones not in maintenance.
+    #[diesel(sql_type = BigInt)]
+    pub in_service: i64,
     /// Nodes in the request's pool (every node when it names none), in any state.
     #[diesel(sql_type = BigInt)]
     pub in_pool: i64,
@@ -222,13 +268,16 @@ pub fn allocate(
 }
 
 /// How many of the `count` lowest-id ready nodes matching `filter` could be locked right now (for the
-/// "Not enough available nodes" message).
-pub fn count_lockable(conn: &mut PgConnection, filter: &Value, count: i64) -> QueryResult<i64> {
-    let row: Found = diesel::sql_query(include_str!("sql/count_lockable.sql"))
+/// "Not enough available nodes" message), and whether anyone waits in line.
+pub fn count_lockable(
+    conn: &mut PgConnection,
+    filter: &Value,
+    count: i64,
+) -> QueryResult<Lockable> {
+    diesel::sql_query(include_str!("sql/count_lockable.sql"))
         .bind::<Jsonb, _>(filter)
         .bind::<BigInt, _>(count)
-        .get_result(conn)?;
-    Ok(row.found)
+        .get_result(conn)
 }
 
 /// How many of the nodes `owner` holds match `filter`.
@@ -270,19 +319,37 @@ pub fn name_taken(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
-/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each.
+/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each; without
+/// `node_id` also withdraws the owner's request from the line. One statement (`sql/release.sql`).
 pub fn release(
     conn: &mut PgConnection,
     owner: &str,
     node_id: Option<i64>,
     state: NodeState,
-) -> QueryResult<Vec<Released>> {
-    Statement(Release {
+) -> QueryResult<Release> {
+    let rows: Vec<ReleaseRow> = Statement(hot::Release {
         owner,
         node_id,
         state: state.as_str(),
     })
-    .load(conn)
+    .load(conn)?;
+    let mut release = Release::default();
+    for row in rows {
+        release.withdrew |= row.withdrawn > 0;
+        release.waiting |= row.waiting;
+        if let (Some(id), Some(name), Some(pool), Some(state)) =
+            (row.id, row.name, row.pool, row.state)
+        {
+            release.released.push(Released {
+                id,
+                name,
+                pool,
+                state,
+                owner: row.owner,
+            });
+        }
+    }
+    Ok(release)
 }
 
 /// Takes the allocated `node` (locked by the caller's transaction) from its owner into `state` for an

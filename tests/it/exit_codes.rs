@@ -60,11 +60,33 @@ fn each_exit_code_is_reached_by_a_real_command() {
         (Exit::Conflict, &["allocate", "holder", "2"]),
         (Exit::Unsatisfiable, &["allocate", "job", "1", "nosuchpool"]),
     ];
+    // The last code needs a signal: a waiting allocate is interrupted below.
     assert_eq!(
-        rows.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|(e, _)| *e)
+            .chain([Exit::Interrupted])
+            .collect::<Vec<_>>(),
         Exit::ALL,
         "one row per exit code"
     );
+    let mut child = db
+        .std_cmd()
+        .args(["allocate", "waiter", "1", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut conn = db.conn();
+    while crate::support::count(&mut conn, "SELECT count(*) AS n FROM requests") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(i32::from(Exit::Interrupted.code())));
+    drop(child.stderr.take());
     for (exit, args) in rows {
         let (code, stdout, stderr) = db.run(args);
         assert_eq!(code, i32::from(exit.code()), "{args:?}: {stderr}");

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("db", 3),
     ("store", 4),
     ("fields", 5),
+    ("queue", 5),
     ("pool", 6),
     ("output", 6),
     ("devstack", 6),

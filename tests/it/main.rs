@@ -27,6 +27,7 @@ mod legacy;
 mod model;
 mod plan;
 mod pooler;
+mod queue;
 mod roles;
 mod secrets;
 mod store;

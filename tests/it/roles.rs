@@ -291,7 +291,7 @@ fn roles_prints_the_sql_without_connecting() {
     let sql = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert!(sql.contains(
-        "GRANT SELECT ON events, nodes_public, __diesel_schema_migrations TO ci_pool_readonly;"
+        "GRANT SELECT ON events, requests, nodes_public, __diesel_schema_migrations TO ci_pool_readonly;"
     ));
     assert!(!sql.contains("molteniron_admin"), "{sql}");
 
@@ -372,6 +372,19 @@ fn the_printed_sql_and_apply_grant_the_same_and_a_rerun_resets_privileges() {
             "nodes.owner UPDATE",
             "nodes.state UPDATE",
             "nodes.updated_at UPDATE",
+            // waiting in line: join, heartbeat, be granted, pick up or withdraw; never change the request
+            "requests DELETE",
+            "requests.count INSERT",
+            "requests.granted_at UPDATE",
+            "requests.heartbeat_at UPDATE",
+            "requests.lease_secs INSERT",
+            "requests.owner INSERT",
+            "requests.priority INSERT",
+            "requests.request INSERT",
+            "requests.stale_after_secs INSERT",
+            "requests.stale_after_secs UPDATE",
+            "requests.state UPDATE",
+            "requests.waiter INSERT",
         ]
     );
     for line in [
@@ -822,6 +835,7 @@ fn only_an_owner_may_apply_the_roles_and_only_to_a_migrated_database() {
          ALTER DATABASE \"{}\" OWNER TO {owner};
          ALTER TABLE nodes OWNER TO {owner};
          ALTER TABLE events OWNER TO {owner};
+         ALTER TABLE requests OWNER TO {owner};
          ALTER TABLE __diesel_schema_migrations OWNER TO {owner};
          ALTER VIEW nodes_public OWNER TO {owner};
          ALTER FUNCTION mask_passwords(jsonb) OWNER TO {owner};",
@@ -951,4 +965,54 @@ fn a_permission_error_names_the_default_role_where_none_is_set_up() {
         );
         assert!(err.contains("`molteniron roles --apply`"), "{err}");
     }
+}
+
+#[test]
+fn the_job_role_may_wait_in_line_and_the_readonly_role_may_see_it() {
+    let db = TestDb::new();
+    db.seed("a", 1, "default");
+    let roles = Roles::apply(&db);
+    roles.ok(Who::Job, &["allocate", "holder"]);
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "poll_interval: 100ms\nwaiter_timeout: 2s\n").unwrap();
+    let waiter = || {
+        crate::support::molteniron_std()
+            .args(["--database-url", &roles.url(Who::Job), "--config"])
+            .arg(config.path())
+            .args(["allocate", "j", "--wait", "--wait-timeout", "20s"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let in_line = || {
+        let mut conn = db.conn();
+        while count(&mut conn, "SELECT count(*) AS n FROM requests") == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    // Joins, polls, serves the line and picks up its node, all as the job role.
+    let child = waiter();
+    in_line();
+    assert!(roles.ok(Who::Readonly, &["queue"]).contains("j"));
+    roles.ok(Who::Job, &["release", "holder"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Withdrawn by release, as the job role too.
+    roles.ok(Who::Job, &["release", "j"]);
+    roles.ok(Who::Job, &["allocate", "holder2"]);
+    let child = waiter();
+    in_line();
+    roles.ok(Who::Job, &["release", "j"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use molteniron::domain::{EventAction, NodeState};
+use molteniron::domain::{EventAction, NodeState, RequestState};
 use molteniron::inventory::NodeSpec;
 use molteniron::store::events::{self, EventFilter};
 use molteniron::store::nodes;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::support::TestDb;
 
-/// The quoted values of the CHECK constraint on `table` that mentions `column = ANY`.
+/// The quoted values of the CHECK constraint `TABLE_COLUMN_check` (the list of values `column` may take).
 fn check_values(conn: &mut PgConnection, table: &str, column: &str) -> Vec<String> {
     #[derive(QueryableByName)]
     struct Def {
@@ -21,9 +21,10 @@ fn check_values(conn: &mut PgConnection, table: &str, column: &str) -> Vec<Strin
     }
     let defs: Vec<Def> = diesel::sql_query(
         "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint \
-         WHERE conrelid = $1::regclass AND contype = 'c'",
+         WHERE conrelid = $1::regclass AND contype = 'c' AND conname = $2",
     )
     .bind::<Text, _>(table)
+    .bind::<Text, _>(format!("{table}_{column}_check"))
     .load(conn)
     .unwrap();
     let def = defs
@@ -46,6 +47,8 @@ fn the_vocabulary_is_the_databases_check_lists() {
     assert_eq!(check_values(&mut conn, "nodes", "state"), states);
     let actions: Vec<&str> = EventAction::ALL.iter().map(|a| a.as_str()).collect();
     assert_eq!(check_values(&mut conn, "events", "action"), actions);
+    let requests: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(check_values(&mut conn, "requests", "state"), requests);
 }
 
 fn spec(name: &str, pool: &str, mac: &str) -> NodeSpec {
@@ -153,7 +156,9 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .is_empty()
     );
     assert_eq!(
-        nodes::count_lockable(conn, &json!({"pool": "p"}), 4).unwrap(),
+        nodes::count_lockable(conn, &json!({"pool": "p"}), 4)
+            .unwrap()
+            .found,
         3
     );
     let got = nodes::allocate(conn, "job", &json!({"pool": "p"}), 2, 60.0).unwrap();
@@ -179,12 +184,14 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .all(|r| r.state == NodeState::Dirty && r.owner == "job")
     );
     nodes::allocate(conn, "other", &json!({}), 1, 60.0).unwrap();
-    let released = nodes::release(conn, "other", None, NodeState::Ready).unwrap();
-    assert_eq!(released.len(), 1);
-    assert_eq!(released[0].name, "n2");
+    let release = nodes::release(conn, "other", None, NodeState::Ready).unwrap();
+    assert_eq!(release.released.len(), 1);
+    assert_eq!(release.released[0].name, "n2");
+    assert!(!release.withdrew && !release.waiting);
     assert!(
         nodes::release(conn, "other", None, NodeState::Ready)
             .unwrap()
+            .released
             .is_empty()
     );
 }

@@ -4,14 +4,19 @@
 -- `$2 - 'pool' = '{}'` is folded to true when the statement is planned with its parameters. The candidates are locked FOR UPDATE SKIP LOCKED,
 -- so concurrent allocators never wait for each other and never lock the same row; the UPDATE only happens
 -- when all $3 were locked; its events rows are written by the same statement. An owner that already holds
--- nodes gets none here (the caller handles retries).
+-- nodes gets none here (the caller handles retries), and two allocates for one owner take turns on the
+-- owner's lock, so they never both get nodes. While any request waits in line this grants nothing and
+-- the caller goes through the queue (src/queue.rs), which keeps the line's order.
 WITH candidates AS MATERIALIZED (
     SELECT id
     FROM nodes
     WHERE state = 'ready'
       AND ($2->>'pool' IS NULL OR pool = ($2->>'pool'))
       AND (($2 - 'pool') = '{}' OR node_matches(driver, properties, ironic_fields, id, name, $2))
-      AND NOT EXISTS (SELECT 1 FROM nodes AS held WHERE held.owner = $1)
+      -- nobody waits in line (else the queue decides, see queue_line.sql: molteniron serves it instead)
+      AND NOT EXISTS (SELECT 1 FROM requests WHERE state = 'waiting')
+      -- and the owner holds nothing, seen after taking the owner's lock (see owner_holds_nothing)
+      AND (SELECT owner_holds_nothing($1))
     ORDER BY id + 0  -- served only by nodes_ready_by_pool or nodes_ready_by_id (see the migrations)
     LIMIT $3
     FOR UPDATE SKIP LOCKED

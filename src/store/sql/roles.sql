@@ -24,7 +24,8 @@ DO $roles$
 BEGIN
     IF NOT pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
        OR EXISTS (SELECT FROM pg_class
-                  WHERE oid IN ('nodes'::regclass, 'events'::regclass, 'nodes_public'::regclass,
+                  WHERE oid IN ('nodes'::regclass, 'events'::regclass, 'requests'::regclass,
+                                'nodes_public'::regclass,
                                 '__diesel_schema_migrations'::regclass)
                     AND NOT pg_has_role(relowner, 'USAGE'))
        OR NOT pg_has_role((SELECT proowner FROM pg_proc
@@ -87,14 +88,14 @@ BEGIN
 END
 $roles$;
 REVOKE ALL ON SCHEMA public FROM {admin}, {job}, {readonly};
-REVOKE ALL ON nodes, events, nodes_public, __diesel_schema_migrations FROM {admin}, {job}, {readonly};
+REVOKE ALL ON nodes, events, requests, nodes_public, __diesel_schema_migrations FROM {admin}, {job}, {readonly};
 REVOKE ALL ON SEQUENCE nodes_id_seq, events_id_seq FROM {admin}, {job}, {readonly};
 REVOKE ALL ON FUNCTION mask_passwords(jsonb) FROM {admin}, {job}, {readonly};
 
 -- admin: create objects and record migrations (migrate), and change anything in the pool. The
 -- sequences are for setval after a restore; inserting ids needs no privilege on them.
 GRANT USAGE, CREATE ON SCHEMA public TO {admin};
-GRANT ALL ON nodes, events, __diesel_schema_migrations TO {admin};
+GRANT ALL ON nodes, events, requests, __diesel_schema_migrations TO {admin};
 GRANT SELECT ON nodes_public TO {admin};
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE nodes_id_seq, events_id_seq TO {admin};
 GRANT EXECUTE ON FUNCTION mask_passwords(jsonb) TO {admin};
@@ -106,11 +107,16 @@ GRANT USAGE ON SCHEMA public TO {job};
 GRANT SELECT ON nodes, events, __diesel_schema_migrations TO {job};
 GRANT UPDATE (state, owner, allocated_at, lease_expires_at, updated_at) ON nodes TO {job};
 GRANT INSERT (node_id, node_name, owner, action, detail) ON events TO {job};
+-- waiting in line (allocate --wait): join (insert, or upsert the owner's row), say it is alive, be
+-- granted by whoever serves the line, pick up or withdraw (delete). Not the request itself once in line.
+GRANT SELECT, DELETE ON requests TO {job};
+GRANT INSERT (owner, request, count, priority, lease_secs, stale_after_secs, waiter) ON requests TO {job};
+GRANT UPDATE (state, granted_at, heartbeat_at, stale_after_secs) ON requests TO {job};
 
 -- readonly: no column that may hold a credential. A column added to nodes later stays hidden until it
 -- is listed here.
 GRANT USAGE ON SCHEMA public TO {readonly};
 GRANT SELECT (id, name, pool, driver, ports, allocation_pool, state, owner, allocated_at,
               lease_expires_at, maintenance_reason, created_at, updated_at) ON nodes TO {readonly};
-GRANT SELECT ON events, nodes_public, __diesel_schema_migrations TO {readonly};
+GRANT SELECT ON events, requests, nodes_public, __diesel_schema_migrations TO {readonly};
 GRANT EXECUTE ON FUNCTION mask_passwords(jsonb) TO {readonly};

@@ -1,0 +1,527 @@
+//! `allocate --wait`: the waiting process. It joins the line (one request per owner: a re-run joins the
+//! same request and keeps its place), then holds one idle connection and, every `poll_interval` (with
+//! jitter) or when woken by NOTIFY, says it is alive, looks at its request, and serves the line if nobody
+//! else is (`queue::serve`). The nodes are allocated to it by whichever process served the line; it picks
+//! them up, or withdraws its request on timeout or a signal. No transaction stays open while it waits.
+//!
+//! Guarantees, each proven by a test in tests/it/queue.rs: a timeout withdraws the request and exits 3
+//! (`queue::a_waiter_times_out_with_exit_3_and_leaves_the_line`); SIGTERM withdraws it and exits 143 holding
+//! nothing (`queue::sigterm_withdraws_the_request_and_exits_143_holding_nothing`); a killed waiter stops
+//! blocking the line within waiter_timeout (`queue::a_killed_waiter_leaves_the_line_within_waiter_timeout`);
+//! `release OWNER` withdraws it (`queue::release_withdraws_a_waiting_request`).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use diesel::{Connection, PgConnection};
+use serde_json::json;
+
+use super::Ctx;
+use crate::config::Config;
+use crate::db;
+use crate::domain::EventAction;
+use crate::error::{Failure, is_transient};
+use crate::output::{self, short_duration};
+use crate::pool::Request;
+use crate::queue;
+use crate::store::nodes::{self, Node};
+use crate::store::queue as line;
+use crate::store::queue::{Beat, NewRequest};
+
+/// How often the waiting loop looks for a signal and a notification (a cheap non-blocking read).
+const TICK: Duration = Duration::from_millis(5);
+
+/// How often the progress line is repeated when nothing changed (on a terminal it is redrawn instead).
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the allocate could not be granted at once: what its exit 3 said (`found`, and the note after it).
+#[derive(Debug, Clone, Default)]
+pub struct Refusal {
+    pub found: i64,
+    pub why: String,
+}
+
+/// Waits in line for `request` for at most `timeout`; returns the nodes once granted and picked up.
+/// On timeout it exits 3 with `refusal`'s message and how long it waited; on withdrawal exit 3 saying
+/// why; on SIGINT/SIGTERM/SIGHUP 128 + signal (request withdrawn, nothing held).
+pub fn wait_in_line(
+    ctx: &Ctx,
+    request: &Request,
+    timeout: Duration,
+    refusal: &Refusal,
+) -> Result<Vec<Node>> {
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+    }
+    let mut waiter = Waiter {
+        ctx,
+        request,
+        signal,
+        conn: None,
+        id: 0,
+        started: Instant::now(),
+        progress: Progress::new(),
+        lost: false,
+    };
+    let deadline = waiter.started + timeout;
+    waiter.id = waiter.join()?;
+    let mut next_poll = Instant::now();
+    loop {
+        if let Some(sig) = waiter.signalled() {
+            return Err(waiter.interrupted(sig));
+        }
+        if Instant::now() >= deadline {
+            return waiter.time_out(refusal);
+        }
+        let woken = waiter.woken();
+        if woken || Instant::now() >= next_poll {
+            if let Some(found) = waiter.poll()? {
+                return waiter.finish(found);
+            }
+            next_poll = Instant::now() + jitter(ctx.config.poll_interval);
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// What a poll found out.
+enum Found {
+    /// The request was granted and picked up: these nodes.
+    Nodes(Vec<Node>),
+    /// The request left the line without nodes, for this reason.
+    Withdrawn(String),
+}
+
+struct Waiter<'a> {
+    ctx: &'a Ctx,
+    request: &'a Request<'a>,
+    signal: Arc<AtomicUsize>,
+    conn: Option<PgConnection>,
+    id: i64,
+    started: Instant,
+    progress: Progress,
+    /// Whether the database was unreachable at the last attempt (said once per outage).
+    lost: bool,
+}
+
+impl Waiter<'_> {
+    fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// The connection, opened (and LISTENing, when configured) if there is none.
+    fn conn(&mut self) -> Result<&mut PgConnection> {
+        if self.conn.is_none() {
+            let mut conn = db::connect(&self.ctx.url, self.config())?;
+            conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+            if self.config().listen {
+                line::listen(&mut conn)?;
+            }
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no database connection"))
+    }
+
+    /// Runs `body` on the connection; a transient failure drops the connection and returns `None` (the
+    /// next poll reconnects), said once per outage.
+    fn with_conn<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let result = match self.conn() {
+            Ok(conn) => body(conn).map_err(|e| db::explain(conn, e)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(value) => {
+                if self.lost {
+                    self.lost = false;
+                    output::note("the database is back; still waiting in line");
+                }
+                Ok(Some(value))
+            }
+            Err(e) if is_transient(&e) => {
+                self.conn = None;
+                if !self.lost {
+                    self.lost = true;
+                    output::note(&format!(
+                        "lost the database while waiting ({}); trying again every {}",
+                        first_line(&e),
+                        short_duration(self.config().poll_interval.as_secs().max(1) as i64)
+                    ));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Joins the line (or the owner's request already in it) and serves the line once; returns the
+    /// request's id. Retries a transient failure within the retry budget like any command.
+    fn join(&mut self) -> Result<i64> {
+        let request = self.request;
+        let filter = request.filter.to_json();
+        let waiter = format!("{} pid {}", db::application_name(), std::process::id());
+        let waiter = waiter.trim_start_matches("molteniron ").to_owned();
+        let new = NewRequest {
+            owner: request.owner,
+            request: &filter,
+            count: i32::try_from(request.count).unwrap_or(i32::MAX),
+            priority: request.priority,
+            lease_secs: request.lease_secs,
+            stale_after_secs: self.config().waiter_timeout.as_secs_f64(),
+            waiter: &waiter,
+        };
+        let enqueued = self.ctx.with_db_repeatable(|conn| {
+            let enqueued = conn.transaction(|conn| {
+                let enqueued = line::enqueue(conn, &new)?;
+                if enqueued.inserted {
+                    let mut detail = json!({
+                        "request": enqueued.id,
+                        "count": request.count,
+                        "priority": request.priority,
+                    });
+                    if let Some(pool) = &request.filter.pool {
+                        detail["pool"] = json!(pool);
+                    }
+                    let filters = request.filter.describe();
+                    if !filters.is_empty() {
+                        detail["filters"] = json!(filters);
+                    }
+                    line::record(conn, request.owner, EventAction::Enqueue, detail)?;
+                }
+                Ok::<_, diesel::result::Error>(enqueued)
+            })?;
+            if enqueued.request != filter || i64::from(enqueued.count) != request.count {
+                return Err(Failure::Conflict(format!(
+                    "{} already waits in line for another request ({} node(s)); release {} to withdraw it",
+                    request.owner, enqueued.count, request.owner
+                ))
+                .into());
+            }
+            queue::serve(conn, true)?;
+            Ok(enqueued)
+        })?;
+        if !enqueued.inserted {
+            output::note(&format!(
+                "{} already waits in line; joining its request (it keeps its place)",
+                request.owner
+            ));
+        }
+        Ok(enqueued.id)
+    }
+
+    /// Which signal arrived, if one did.
+    fn signalled(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            sig => Some(i32::try_from(sig).unwrap_or(signal_hook::consts::SIGTERM)),
+        }
+    }
+
+    /// Whether a notification arrived (the line may have moved). A broken connection counts as woken, so
+    /// the poll that follows finds out and reconnects.
+    fn woken(&mut self) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        let mut woken = false;
+        for notification in conn.notifications_iter() {
+            woken = true;
+            if notification.is_err() {
+                break;
+            }
+        }
+        woken
+    }
+
+    /// Says the process is alive, looks at the request, and serves the line if nobody else is.
+    fn poll(&mut self) -> Result<Option<Found>> {
+        let id = self.id;
+        let Some(beat) = self.with_conn(|conn| Ok(line::heartbeat(conn, id)?))? else {
+            return Ok(None);
+        };
+        match beat {
+            None => self.gone().map(Some),
+            Some(Beat {
+                state: crate::domain::RequestState::Granted,
+                ..
+            }) => self.pick_up(),
+            Some(Beat { ahead, .. }) => {
+                self.progress.show(self.request, ahead, self.started);
+                let served = self.with_conn(|conn| Ok(queue::serve(conn, false)?))?;
+                if served.is_some_and(|s| s.granted > 0) {
+                    // Perhaps to this request: look again at once.
+                    return self.poll_granted();
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// After serving the line granted something: picks up this request's nodes if they were its.
+    fn poll_granted(&mut self) -> Result<Option<Found>> {
+        let id = self.id;
+        match self.with_conn(|conn| Ok(line::heartbeat(conn, id)?))? {
+            Some(Some(Beat {
+                state: crate::domain::RequestState::Granted,
+                ..
+            })) => self.pick_up(),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the granted nodes: deletes the request and reads what the owner holds.
+    fn pick_up(&mut self) -> Result<Option<Found>> {
+        let (id, owner) = (self.id, self.request.owner);
+        let picked = self.with_conn(|conn| {
+            Ok(conn.transaction(|conn| {
+                if line::pick_up(conn, id)? {
+                    nodes::held_by(conn, owner).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })?)
+        })?;
+        match picked {
+            None => Ok(None),
+            Some(Some(nodes)) => Ok(Some(Found::Nodes(nodes))),
+            // Withdrawn between the heartbeat and the pick-up.
+            Some(None) => self.gone().map(Some),
+        }
+    }
+
+    /// The request is gone: withdrawn (its event says why), or picked up by another process of the same
+    /// owner (then the owner holds the nodes, and this process returns them too).
+    fn gone(&mut self) -> Result<Found> {
+        let (id, owner) = (self.id, self.request.owner);
+        let seen = self.ctx.with_db_repeatable(|conn| {
+            let reason = line::withdraw_reason(conn, owner, id)?;
+            let held = nodes::held_by(conn, owner)?;
+            Ok((reason, held))
+        })?;
+        match seen {
+            (Some(reason), held) => {
+                if !held.is_empty() && reason == "release" {
+                    // `release OWNER` raced with the grant: the owner asked to hold nothing.
+                    self.ctx.with_db_repeatable(|conn| {
+                        Ok(nodes::release(
+                            conn,
+                            owner,
+                            None,
+                            crate::domain::NodeState::Ready,
+                        )?)
+                    })?;
+                }
+                Ok(Found::Withdrawn(reason))
+            }
+            (None, held) if !held.is_empty() => Ok(Found::Nodes(held)),
+            (None, _) => Ok(Found::Withdrawn("gone".to_owned())),
+        }
+    }
+
+    /// The end of the wait: the nodes, or exit 3 for a withdrawn request. A signal that arrived while the
+    /// nodes were being picked up gives them back.
+    fn finish(&mut self, found: Found) -> Result<Vec<Node>> {
+        self.progress.done();
+        match found {
+            Found::Nodes(nodes) => {
+                if let Some(sig) = self.signalled() {
+                    return Err(self.interrupted(sig));
+                }
+                Ok(nodes)
+            }
+            Found::Withdrawn(reason) => {
+                let why = match reason.as_str() {
+                    "release" => format!("`release {}` withdrew it", self.request.owner),
+                    "waiter gone" => format!(
+                        "this process could not reach the database for longer than waiter_timeout ({}), \
+                         so it was taken out of the line",
+                        short_duration(self.config().waiter_timeout.as_secs() as i64)
+                    ),
+                    other => format!("it was withdrawn ({other})"),
+                };
+                Err(Failure::NotEnough {
+                    found: 0,
+                    requested: self.request.count,
+                    why: format!(
+                        " (the request left the line after {}: {why})",
+                        waited(self.started)
+                    ),
+                }
+                .into())
+            }
+        }
+    }
+
+    /// Timeout: withdraws the request, unless it was granted at that instant (then the nodes are taken).
+    fn time_out(&mut self, refusal: &Refusal) -> Result<Vec<Node>> {
+        let (id, owner) = (self.id, self.request.owner);
+        let withdrawn = self
+            .ctx
+            .with_db_repeatable(|conn| Ok(line::withdraw(conn, id, "timeout")?))?;
+        match withdrawn {
+            Some(w) if w.state == crate::domain::RequestState::Waiting => {
+                self.progress.done();
+                Err(Failure::NotEnough {
+                    found: refusal.found,
+                    requested: self.request.count,
+                    why: format!("{} (waited {})", refusal.why, waited(self.started)),
+                }
+                .into())
+            }
+            Some(_) => {
+                let nodes = self
+                    .ctx
+                    .with_db_repeatable(|conn| Ok(nodes::held_by(conn, owner)?))?;
+                self.finish(Found::Nodes(nodes))
+            }
+            None => {
+                let found = self.gone()?;
+                self.finish(found)
+            }
+        }
+    }
+
+    /// A signal: withdraws the request and gives back any nodes it was granted at that instant (with
+    /// their events), then the error that exits 128 + signal.
+    fn interrupted(&mut self, sig: i32) -> anyhow::Error {
+        self.progress.done();
+        let (id, owner) = (self.id, self.request.owner);
+        let name = signal_name(sig);
+        let cleanup = self.ctx.with_db_repeatable(|conn| {
+            Ok(conn.transaction(|conn| {
+                let withdrawn = line::withdraw(conn, id, "signal")?;
+                let granted = withdrawn.is_none_or(|w| w.state != crate::domain::RequestState::Waiting);
+                if granted {
+                    let released =
+                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready)?;
+                    if !released.released.is_empty() {
+                        let detail = json!({"request": id, "reason": "signal", "released": released.released.len()});
+                        line::record(conn, owner, EventAction::Withdraw, detail)?;
+                    }
+                }
+                queue::serve(conn, true).map(|_| ())
+            })?)
+        });
+        let message = match cleanup {
+            Ok(()) => format!(
+                "interrupted by {name} while waiting in line; the request was withdrawn and {owner} holds nothing"
+            ),
+            Err(e) => format!(
+                "interrupted by {name} while waiting in line; could not withdraw the request ({}): it \
+                 leaves the line within waiter_timeout",
+                first_line(&e)
+            ),
+        };
+        Failure::Interrupted {
+            signal: sig,
+            message,
+        }
+        .into()
+    }
+}
+
+/// The stderr progress of a waiting allocate: a line when it starts waiting, then one a minute and
+/// whenever its place changes; on a terminal, one line redrawn in place.
+struct Progress {
+    terminal: bool,
+    last: Option<(i64, Instant)>,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            last: None,
+            drawn: false,
+        }
+    }
+
+    fn show(&mut self, request: &Request, ahead: i64, started: Instant) {
+        let now = Instant::now();
+        let due = match self.last {
+            None => true,
+            Some((was, at)) => {
+                was != ahead || now.duration_since(at) >= PROGRESS_EVERY || self.terminal
+            }
+        };
+        if !due {
+            return;
+        }
+        let first = self.last.is_none();
+        self.last = Some((ahead, now));
+        let place = format!(
+            "position {} ({} request{} ahead)",
+            ahead + 1,
+            ahead,
+            if ahead == 1 { "" } else { "s" }
+        );
+        let text = if first {
+            format!(
+                "waiting in line for {} node(s) of {}: {place}",
+                request.count,
+                request.filter.scope()
+            )
+        } else {
+            format!("still waiting after {}: {place}", waited(started))
+        };
+        if self.terminal {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[Kmolteniron: {text}");
+            self.drawn = true;
+        } else {
+            output::note(&text);
+        }
+    }
+
+    /// Ends the redrawn line on a terminal.
+    fn done(&mut self) {
+        if self.drawn {
+            let _ = writeln!(std::io::stderr().lock());
+            self.drawn = false;
+        }
+    }
+}
+
+/// How long since `started`, for people: `45s`, `30m`, `2h5m`.
+fn waited(started: Instant) -> String {
+    short_duration(started.elapsed().as_secs() as i64)
+}
+
+/// `interval` drawn between 75 % and 125 %, so that many waiters do not poll in step.
+fn jitter(interval: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    interval.mul_f64(0.75 + (random % 1000) as f64 / 2000.0)
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGHUP => "SIGHUP",
+        _ => "SIGTERM",
+    }
+}
+
+fn first_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
