@@ -21,6 +21,11 @@ struct Bouncer {
 
 impl Bouncer {
     fn start(server: &PrivateServer) -> Bouncer {
+        Bouncer::start_with(server, "")
+    }
+
+    /// [`Bouncer::start`] with more `[pgbouncer]` settings (lines of `key = value`).
+    fn start_with(server: &PrivateServer, settings: &str) -> Bouncer {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -33,7 +38,7 @@ impl Bouncer {
             format!(
                 "[databases]\n* = host=127.0.0.1 port={} user=molteniron\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
                  listen_port = {port}\nunix_socket_dir =\nauth_type = any\npool_mode = transaction\n\
-                 logfile = {}\n",
+                 logfile = {}\n{settings}",
                 server.port,
                 dir.path().join("pgbouncer.log").display()
             ),
@@ -191,4 +196,117 @@ fn concurrent_migrates_through_a_transaction_pooler_all_succeed_and_leave_no_loc
         String::from_utf8_lossy(&out.stderr).contains("the schema is up to date"),
         "{out:?}"
     );
+}
+
+/// Waiting in large numbers, the supported way (README "Many waiters: PgBouncer"): 200 processes wait in
+/// line at once through a transaction-pooling PgBouncer (20 server connections) in front of a server with
+/// `max_connections = 100`, polling only (`listen: false`). A releaser gives each granted node back as
+/// soon as its waiter has exited. Every request ends granted or timed out, no owner is served twice, and
+/// no node ever had two holders (from the events).
+#[test]
+fn two_hundred_waiters_through_pgbouncer_against_max_connections_100() {
+    let server = PrivateServer::init(false);
+    server.configure("max_connections = 100");
+    server.start();
+    let mut yaml = String::from("nodes:\n");
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  - {{name: n{i}, driver: fake, ports: [{{address: '02:00:00:09:00:{:02x}'}}]}}\n",
+            i + 1
+        ));
+    }
+    migrate_and_import(&server.url("127.0.0.1", "sslmode=disable"), &yaml);
+    let bouncer = Bouncer::start_with(&server, "max_client_conn = 400\ndefault_pool_size = 20\n");
+    let url = bouncer.url("sslmode=disable&options=");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "listen: false\npoll_interval: 1s\nwaiter_timeout: 60s\nretry_for: 30s\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut waiting: Vec<(String, Child)> = (0..200)
+        .map(|i| {
+            let owner = format!("w{i}");
+            let child = molteniron_std()
+                .args(["--database-url", &url, "--config"])
+                .arg(config.path())
+                .args(["allocate", &owner, "1", "--wait", "--wait-timeout", "120s"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (owner, child)
+        })
+        .collect();
+    let (mut granted, mut timed_out) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(200);
+    while !waiting.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} waiters still running",
+            waiting.len()
+        );
+        let mut still = Vec::new();
+        for (owner, mut child) in waiting {
+            match child.try_wait().unwrap() {
+                None => still.push((owner, child)),
+                Some(status) => {
+                    let out = child.wait_with_output().unwrap();
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    match status.code() {
+                        Some(0) => {
+                            granted += 1;
+                            let out = molteniron_std()
+                                .args(["--database-url", &url, "release", &owner])
+                                .output()
+                                .unwrap();
+                            assert!(out.status.success(), "{out:?}");
+                        }
+                        Some(3) => timed_out += 1,
+                        other => panic!("{owner}: exit {other:?}: {stderr}"),
+                    }
+                }
+            }
+        }
+        waiting = still;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "200 waiters through PgBouncer: {granted} granted, {timed_out} timed out, in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(granted + timed_out, 200);
+    assert!(granted >= 100, "{granted} granted");
+    let mut conn = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+    let count = |conn: &mut diesel::PgConnection, sql: &str| crate::support::count(conn, sql);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM (SELECT owner FROM events WHERE action = 'allocate' \
+             GROUP BY owner HAVING count(*) > 1) AS twice"
+        ),
+        0,
+        "an owner was served twice"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'allocate'"
+        ),
+        granted
+    );
+    // Per node, allocate and release alternate: never two holders at once.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM (SELECT action, lag(action) OVER (PARTITION BY node_id ORDER BY id) AS prev \
+             FROM events WHERE action IN ('allocate', 'release')) AS e \
+             WHERE action = prev"
+        ),
+        0,
+        "a node was allocated twice without a release in between"
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM requests"), 0);
 }

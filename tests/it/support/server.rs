@@ -153,6 +153,18 @@ impl PrivateServer {
         });
     }
 
+    /// Adds `line` (`key = value`) to postgresql.conf. Call before [`PrivateServer::start`].
+    pub fn configure(&self, line: &str) {
+        run({
+            let mut c = as_owner(Path::new("sh"));
+            c.arg("-c").arg(format!(
+                "printf '%s\\n' \"{line}\" >> '{}'",
+                self.dir.path().join("data/postgresql.conf").display()
+            ));
+            c
+        });
+    }
+
     /// Starts the server and waits until it accepts connections.
     pub fn start(&self) {
         run(self.pg_ctl(&["-w", "-s", "start"]));
