@@ -1,9 +1,12 @@
-//! Chaos: many molteniron processes allocate, renew, release, reap and toggle maintenance at random while
-//! the harness SIGKILLs some of them mid-command, terminates their sessions from the server side, and
-//! restarts the server (fast and immediate) with commands in flight. Afterwards the database must prove:
-//! no node was ever held by two owners at once; every node's state and owner agree with its last event;
-//! no node was lost or duplicated; every command that exited did so with a documented code, and no output
-//! shows a panic, a backtrace or the database password.
+//! Chaos: many molteniron processes allocate (some waiting in line), renew, release, reap and toggle
+//! maintenance at random while the harness SIGKILLs some of them mid-command (waiters included),
+//! terminates their sessions from the server side, and restarts the server (fast and immediate) with
+//! commands in flight. Afterwards the database must prove: no node was ever held by two owners at once;
+//! every node's state and owner agree with its last event; no node was lost or duplicated; every command
+//! that exited did so with a documented code, and no output shows a panic, a backtrace or the database
+//! password. For the line: once the waiters are gone every request has ended (granted or withdrawn: the
+//! table is empty after `reap`); no node is held by an owner whose request was withdrawn after its last
+//! allocation; and within a pool no request was granted while one that joined before it still waited.
 //!
 //! The normal suite runs a short version (seconds). `MOLTENIRON_CHAOS_SECONDS=600 scripts/test chaos`
 //! runs a long one and prints its figures.
@@ -54,7 +57,18 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         POOLS[rng.below(POOLS.len())],
         rng.below(NODES_PER_POOL)
     );
-    let args: Vec<String> = match rng.below(10) {
+    let args: Vec<String> = match rng.below(12) {
+        10 | 11 => vec![
+            "allocate".into(),
+            owner,
+            (1 + rng.below(3)).to_string(),
+            POOLS[rng.below(POOLS.len())].into(),
+            "--lease".into(),
+            ["2s", "1h"][rng.below(2)].into(),
+            "--wait".into(),
+            "--wait-timeout".into(),
+            ["1s", "3s"][rng.below(2)].into(),
+        ],
         0..=3 => vec![
             "allocate".into(),
             owner,
@@ -82,6 +96,7 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
 /// find it.
 fn worker(
     url: String,
+    config: std::path::PathBuf,
     seed: u64,
     ops: usize,
     children: Arc<Mutex<Vec<u32>>>,
@@ -93,6 +108,8 @@ fn worker(
         let child: Child = molteniron_std()
             .arg("--database-url")
             .arg(&url)
+            .arg("--config")
+            .arg(&config)
             .args(["--retries", "2"])
             .args(&args)
             .stdout(Stdio::piped())
@@ -189,6 +206,72 @@ fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<Str
     }
 }
 
+#[derive(QueryableByName, Debug)]
+struct QueueEvent {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    action: String,
+    #[diesel(sql_type = BigInt)]
+    request: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pool: Option<String>,
+}
+
+/// The line's invariants, from the requests table and the events: no request is left once its waiters
+/// are gone; no owner holds nodes its withdrawn request would have had; and within a pool (where every
+/// node suits every request: chaos uses no filters), no request was granted while a request that joined
+/// the line before it was still waiting.
+fn assert_the_line_ended_in_order(conn: &mut PgConnection, violations: &mut Vec<String>) {
+    let left = count(conn, "SELECT count(*) AS n FROM requests");
+    if left != 0 {
+        violations.push(format!(
+            "{left} requests are left in line with no waiter alive"
+        ));
+    }
+    let held = count(
+        conn,
+        "SELECT count(*) AS n FROM nodes AS n WHERE n.owner IS NOT NULL AND EXISTS (
+             SELECT 1 FROM events AS w WHERE w.action = 'withdraw' AND w.owner = n.owner
+               AND w.id > (SELECT max(a.id) FROM events AS a WHERE a.action = 'allocate' AND a.owner = n.owner))",
+    );
+    if held != 0 {
+        violations.push(format!(
+            "{held} nodes are held by owners whose request was withdrawn"
+        ));
+    }
+    // enqueue (with its pool), the first allocate of a granted request, withdraw: in commit order.
+    let events: Vec<QueueEvent> = diesel::sql_query(
+        "SELECT min(id) AS id, action, (detail->>'request')::bigint AS request, min(detail->>'pool') AS pool
+         FROM events
+         WHERE action IN ('enqueue', 'withdraw') OR (action = 'allocate' AND detail ? 'request')
+         GROUP BY action, (detail->>'request')::bigint
+         ORDER BY 1",
+    )
+    .load(conn)
+    .unwrap();
+    let mut waiting: Vec<(i64, Option<String>)> = Vec::new();
+    for e in events {
+        match e.action.as_str() {
+            "enqueue" => waiting.push((e.request, e.pool)),
+            "allocate" => {
+                let Some(at) = waiting.iter().position(|(r, _)| *r == e.request) else {
+                    continue;
+                };
+                let pool = waiting[at].1.clone();
+                if let Some((ahead, _)) = waiting[..at].iter().find(|(_, p)| *p == pool) {
+                    violations.push(format!(
+                        "request {} of pool {pool:?} was granted (event {}) while request {ahead}, ahead of it, waited",
+                        e.request, e.id
+                    ));
+                }
+                waiting.remove(at);
+            }
+            _ => waiting.retain(|(r, _)| *r != e.request),
+        }
+    }
+}
+
 fn chaos(duration: Duration, workers: usize) -> Figures {
     let server = PrivateServer::init(false);
     server.start();
@@ -206,6 +289,9 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
         }
     }
     migrate_and_import(&url, &yaml);
+    // Waiters poll fast and count as gone after 2 s of silence.
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "poll_interval: 100ms\nwaiter_timeout: 2s\n").unwrap();
 
     let figures = Arc::new(Figures::default());
     let children = Arc::new(Mutex::new(Vec::<u32>::new()));
@@ -220,11 +306,13 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
         .map(|w| {
             let (url, children, figures, stop) =
                 (url.clone(), children.clone(), figures.clone(), stop.clone());
+            let config = config.path().to_owned();
             let seed = seed.wrapping_add(w as u64 * 0x9e37_79b9);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     worker(
                         url.clone(),
+                        config.clone(),
                         seed.wrapping_add(figures.commands.load(Ordering::Relaxed) as u64),
                         10,
                         children.clone(),
@@ -292,11 +380,19 @@ fn chaos(duration: Duration, workers: usize) -> Figures {
         h.join().unwrap();
     }
 
-    // The verdict, from the database.
+    // The verdict, from the database. Every waiter has exited or been killed: after waiter_timeout, one
+    // reap (which serves the line) must leave no request behind.
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = molteniron_std()
+        .args(["--database-url", &url, "--retries", "5", "reap", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let mut conn = PgConnection::establish(&server.socket_url("postgres")).unwrap();
     let mut violations = std::mem::take(&mut *figures.violations.lock().unwrap());
     assert_events_never_double_allocate(&mut conn);
     assert_state_matches_events(&mut conn, &mut violations);
+    assert_the_line_ended_in_order(&mut conn, &mut violations);
     let total = count(&mut conn, "SELECT count(*) AS n FROM nodes");
     let distinct = count(&mut conn, "SELECT count(DISTINCT name) AS n FROM nodes");
     if total != (POOLS.len() * NODES_PER_POOL) as i64 || distinct != total {

@@ -25,9 +25,11 @@ pub struct EventRow {
     pub detail: serde_json::Value,
 }
 
-/// Every events row, oldest first.
+/// Every events row about a node (not the queue's enqueue and withdraw), oldest first.
 pub fn all_events(conn: &mut PgConnection) -> Vec<EventRow> {
-    diesel::sql_query("SELECT id, node_id, owner, action, detail FROM events ORDER BY id")
+    diesel::sql_query(
+        "SELECT id, node_id, owner, action, detail FROM events WHERE node_id IS NOT NULL ORDER BY id",
+    )
         .load(conn)
         .unwrap()
 }

@@ -89,7 +89,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 }
 
 /// Connects, runs `sql` once with typed binds (one round trip: parse, bind and execute together) and
-/// returns the `id` column of the rows.
+/// returns the `id` column of the rows (release answers one row of NULLs when it released nothing).
 fn query(sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<i64>, String> {
     let mut client = connect().map_err(|e| format!("cannot connect: {e}"))?;
     let rows = client
@@ -98,9 +98,11 @@ fn query(sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<i64>, 
             Some(db) => format!("{}: {}", db.severity(), db.message()),
             None => e.to_string(),
         })?;
-    rows.iter()
-        .map(|row| row.try_get::<_, i64>("id").map_err(|e| e.to_string()))
-        .collect()
+    let ids: Result<Vec<Option<i64>>, String> = rows
+        .iter()
+        .map(|row| row.try_get::<_, Option<i64>>("id").map_err(|e| e.to_string()))
+        .collect();
+    Ok(ids?.into_iter().flatten().collect())
 }
 
 /// The connection the libpq variables describe; a PGHOST starting with `/` is a socket directory.
