@@ -210,7 +210,8 @@ impl AllocateArgs {
         let nodes = match decided.and_then(|outcome| {
             match (wait, wait.and_then(|_| waitable(&request, &outcome))) {
                 (Some(timeout), Some(refusal)) => {
-                    let nodes = wait::wait_in_line(ctx, &request, timeout, &refusal)?;
+                    let nodes = wait::wait_in_line(ctx, &request, timeout, &refusal)
+                        .map_err(|e| waited_json(e, format))?;
                     if files.any() {
                         if let Err(e) = devstack::check(&nodes) {
                             let state = crate::domain::NodeState::Ready;
@@ -265,6 +266,26 @@ fn waitable(request: &Request, outcome: &Outcome) -> Option<Refusal> {
         Outcome::Waiting { .. } => Some(Refusal::default()),
         _ => None,
     }
+}
+
+/// With `-o json`, a wait that ended without nodes (timeout, withdrawal) prints the same object as an
+/// allocate that could not be granted (`"error": "not_enough_nodes"`), then returns the error.
+fn waited_json(err: anyhow::Error, format: Format) -> anyhow::Error {
+    if format != Format::Json {
+        return err;
+    }
+    if let Some(
+        failure @ Failure::NotEnough {
+            found, requested, ..
+        },
+    ) = err.downcast_ref::<Failure>()
+    {
+        if let Err(e) = output::allocation_error("not_enough_nodes", *found, *requested, 0, failure)
+        {
+            return e;
+        }
+    }
+    err
 }
 
 /// ` (3 requests waiting in line for pool x come first; ...)`, or nothing when none does.

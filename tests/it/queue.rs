@@ -10,10 +10,15 @@ use diesel::prelude::*;
 
 use crate::support::{TestDb, assert_clean, count, json};
 
-/// A config for fast tests: poll every 100 ms, a waiter counts as gone after 2 s of silence.
+/// A config for fast tests: poll every 100 ms; a waiter counts as gone after 10 s of silence (long, so
+/// that a loaded machine never drops a live waiter; the dead-waiter tests set their own).
 fn fast_config() -> tempfile::NamedTempFile {
+    config("poll_interval: 100ms\nwaiter_timeout: 10s\n")
+}
+
+fn config(text: &str) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "poll_interval: 100ms\nwaiter_timeout: 2s\n").unwrap();
+    std::fs::write(file.path(), text).unwrap();
     file
 }
 
@@ -414,6 +419,20 @@ fn a_waiter_times_out_with_exit_3_and_leaves_the_line() {
         ),
         1
     );
+    // -o json: the object of an allocate that could not be granted.
+    let child = waiter(
+        &db,
+        &config,
+        &["j", "1", "--wait-timeout", "1s", "-o", "json"],
+    );
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!(code, 3);
+    let out = json(&out);
+    assert_eq!(out["error"], "not_enough_nodes");
+    assert!(
+        out["message"].as_str().unwrap().ends_with("(waited 1s)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -479,7 +498,7 @@ fn a_killed_waiter_leaves_the_line_within_waiter_timeout() {
     let db = TestDb::new();
     db.seed("n", 1, "default");
     db.ok(&["allocate", "holder", "1"]);
-    let config = fast_config();
+    let config = config("poll_interval: 100ms\nwaiter_timeout: 3s\n");
     let mut dead = waiter(&db, &config, &["dead", "1"]);
     await_waiting(&db, 1);
     let alive = waiter(&db, &config, &["alive", "1"]);
@@ -490,9 +509,9 @@ fn a_killed_waiter_leaves_the_line_within_waiter_timeout() {
     db.ok(&["release", "holder"]);
     let (code, _, err) = finish(alive, Duration::from_secs(15));
     assert_eq!(code, 0, "{err}");
-    // waiter_timeout is 2 s; polls every 100 ms: well within 2 s + a poll, plus process start.
+    // waiter_timeout is 3 s; polls every 100 ms: within 3 s + a poll, plus slack for a loaded machine.
     assert!(
-        freed.elapsed() < Duration::from_secs(5),
+        freed.elapsed() < Duration::from_secs(8),
         "{:?}",
         freed.elapsed()
     );
@@ -645,32 +664,39 @@ fn queue_and_status_show_the_line_and_history_tells_the_story() {
     assert_eq!(history[0]["detail"]["priority"], 7);
 }
 
+/// Deterministic: the first allocate for an owner runs in an open transaction (its nodes allocated, not
+/// yet committed); a second process for the same owner must wait for it (on the owner's lock) and then
+/// see what it allocated, taking nothing more. Without the owner's lock the second would not wait, would
+/// see the owner holding nothing in its snapshot, and would allocate a second node.
 #[test]
 fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
-    use crate::concurrency::wait_for_blocked_sessions;
+    use diesel::connection::SimpleConnection;
     let db = TestDb::new();
-    db.seed("n", 8, "default");
-    let mut gate = db.conn();
-    gate.begin_test_transaction().unwrap();
-    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
-        .execute(&mut gate)
+    db.seed("n", 4, "default");
+    let mut first = db.conn();
+    first.batch_execute("BEGIN").unwrap();
+    let granted =
+        molteniron::store::nodes::allocate(&mut first, "same", &serde_json::json!({}), 1, 600.0)
+            .unwrap();
+    assert_eq!(granted.len(), 1);
+    let second = db
+        .std_cmd()
+        .args(["allocate", "same", "1", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let children: Vec<Child> = (0..8)
-        .map(|_| {
-            db.std_cmd()
-                .args(["allocate", "same", "1"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    wait_for_blocked_sessions(&db, 8);
-    drop(gate);
-    for child in children {
-        let (code, _, err) = finish(child, Duration::from_secs(20));
-        assert_eq!(code, 0, "every one gets the owner's one node back: {err}");
-    }
+    await_count(
+        &db,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name LIKE 'molteniron %' AND wait_event = 'advisory'",
+        1,
+    );
+    first.batch_execute("COMMIT").unwrap();
+    let (code, out, err) = finish(second, Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already holds these nodes"), "{err}");
+    assert_eq!(json(&out)[0]["name"], granted[0].name.as_str());
     assert_eq!(
         count(
             &mut db.conn(),

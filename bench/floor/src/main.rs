@@ -100,7 +100,10 @@ fn query(sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<i64>, 
         })?;
     let ids: Result<Vec<Option<i64>>, String> = rows
         .iter()
-        .map(|row| row.try_get::<_, Option<i64>>("id").map_err(|e| e.to_string()))
+        .map(|row| {
+            row.try_get::<_, Option<i64>>("id")
+                .map_err(|e| e.to_string())
+        })
         .collect();
     Ok(ids?.into_iter().flatten().collect())
 }
