@@ -74,7 +74,7 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
                     let got = nodes::allocate(&mut conn, &owner, &filter, 1, 600.0).unwrap();
                     assert_eq!(got.len(), 1, "the pool is larger than the thread count");
                     let released =
-                        nodes::release(&mut conn, &owner, None, NodeState::Ready).unwrap();
+                        nodes::release(&mut conn, &owner, None, NodeState::Ready, None).unwrap();
                     assert_eq!(released.released.len(), 1);
                     ops += 1;
                 }

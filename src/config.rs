@@ -82,6 +82,21 @@ pub struct Config {
     /// Whether a waiting allocate also LISTENs to be woken at once (off behind a transaction pooler,
     /// where LISTEN does not work: waiting then polls only).
     pub listen: bool,
+    /// After this many jobs in a row reported failed (`release --failed`), a node is quarantined; 0 is off.
+    pub quarantine_after: u32,
+    /// `health-check`'s settings.
+    pub health_check: HealthCheck,
+}
+
+/// The config's `health_check` section.
+#[derive(Debug, Clone, Default)]
+pub struct HealthCheck {
+    /// The command `health-check` runs per node when not given `--command`.
+    pub command: Option<String>,
+    /// Check a node again only this long after its last check ...
+    pub every: Option<Duration>,
+    /// ... or after this many jobs since (when either is set, only due nodes are checked).
+    pub after_jobs: Option<u64>,
 }
 
 impl Default for Config {
@@ -100,6 +115,8 @@ impl Default for Config {
             poll_interval: Duration::from_secs(2),
             waiter_timeout: Duration::from_secs(30),
             listen: true,
+            quarantine_after: 3,
+            health_check: HealthCheck::default(),
         }
     }
 }
@@ -120,6 +137,16 @@ struct ConfigFile {
     poll_interval: Option<DurationValue>,
     waiter_timeout: Option<DurationValue>,
     listen: Option<bool>,
+    quarantine_after: Option<u32>,
+    health_check: Option<HealthCheckFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthCheckFile {
+    command: Option<String>,
+    every: Option<DurationValue>,
+    after_jobs: Option<u64>,
 }
 
 /// A duration written as a number of seconds or as text such as "100m".
@@ -203,6 +230,31 @@ impl Config {
         }
         if let Some(v) = file.listen {
             config.listen = v;
+        }
+        if let Some(v) = file.quarantine_after {
+            config.quarantine_after = v;
+        }
+        if let Some(h) = &file.health_check {
+            if let Some(command) = &h.command {
+                if command.trim().is_empty() {
+                    return Err(
+                        Failure::Invalid("health_check.command must not be empty".to_owned()).into(),
+                    );
+                }
+                config.health_check.command = Some(command.clone());
+            }
+            if let Some(v) = &h.every {
+                config.health_check.every = Some(v.resolve("health_check.every")?);
+            }
+            if let Some(v) = h.after_jobs {
+                if v == 0 {
+                    return Err(Failure::Invalid(
+                        "health_check.after_jobs must be at least 1".to_owned(),
+                    )
+                    .into());
+                }
+                config.health_check.after_jobs = Some(v);
+            }
         }
         if let Some(v) = file.retries {
             config.retries = v.min(MAX_RETRIES);

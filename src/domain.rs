@@ -130,6 +130,24 @@ text_enum! {
         /// A waiting request left the line without nodes; no node. The detail's reason is `timeout`,
         /// `signal`, `release` or `waiter gone`.
         Withdraw = "withdraw",
+        /// Failed jobs in a row (`quarantine_after`, from two owners at least) took the node out of
+        /// service (`release --failed`).
+        Quarantine = "quarantine",
+        /// `health-check` ran its command on the node; the detail's result is `passed` or `failed`.
+        HealthCheck = "health_check",
+    }
+}
+
+text_enum! {
+    /// Who put a node in maintenance (`nodes.maintenance_by`): kept as data so that
+    /// `health-check --include-quarantined` can tell an automatic quarantine from an operator's decision.
+    MaintenanceBy {
+        /// `molteniron maintenance NODE --reason ...`; only `maintenance --off` brings it back.
+        Operator = "operator",
+        /// Failed jobs in a row (`release --failed`, `quarantine_after`).
+        Quarantine = "quarantine",
+        /// A failed `health-check`.
+        HealthCheck = "health_check",
     }
 }
 

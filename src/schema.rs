@@ -31,6 +31,7 @@ diesel::table! {
         maintenance_reason -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        maintenance_by -> Nullable<Text>,
     }
 }
 

@@ -11,7 +11,7 @@ use super::lease::FilterArgs;
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
 use crate::db;
-use crate::domain::{EventAction, NodeState};
+use crate::domain::{EventAction, MaintenanceBy, NodeState};
 use crate::error::Failure;
 use crate::output::{self, Format};
 use crate::store::events::{self, EventFilter};
@@ -226,7 +226,7 @@ impl MaintenanceArgs {
                     conn,
                     node.id,
                     NodeState::Maintenance,
-                    Some(reason),
+                    Some((reason, MaintenanceBy::Operator)),
                     EventAction::MaintenanceOn,
                     detail,
                 )?)

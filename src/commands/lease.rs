@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use diesel::Connection;
+use diesel::{Connection, PgConnection};
 use serde_json::Value;
 
 use super::keepalive::KeepAlive;
@@ -21,7 +21,8 @@ use crate::inventory::{check_owner, check_text};
 use crate::output::{self, Format};
 use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
 use crate::queue;
-use crate::store::nodes::{self, Node};
+use crate::store::health;
+use crate::store::nodes::{self, JobResult, Node};
 
 // The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
 // No `///` here: with deferred subcommands a struct's doc would replace the command's own description.
@@ -216,7 +217,7 @@ impl AllocateArgs {
                         if let Err(e) = devstack::check(&nodes) {
                             let state = crate::domain::NodeState::Ready;
                             ctx.with_db_repeatable(|conn| {
-                                Ok(nodes::release(conn, &self.owner, None, state)?)
+                                Ok(nodes::release(conn, &self.owner, None, state, None)?)
                             })?;
                             return Err(invalid(format!("{e} (the nodes were given back)")));
                         }
@@ -412,6 +413,25 @@ pub struct ReleaseArgs {
     /// Release only this node (id or name); exit 4 if OWNER does not hold it.
     #[arg(long, value_name = "NODE")]
     pub node: Option<String>,
+    /// The job failed because of the machine: a deploy timeout, a BMC error, a dead NIC. Not for test
+    /// failures. After quarantine_after such jobs in a row (from two owners at least) the node goes to
+    /// maintenance. A plain release counts as a pass.
+    #[arg(long)]
+    pub failed: bool,
+    /// With --failed: what went wrong, in a few words (kept in the history and the quarantine reason).
+    #[arg(long, value_name = "TEXT", requires = "failed", value_parser = reason_text)]
+    pub reason: Option<String>,
+}
+
+/// A `--reason`: 1 to 1000 characters, no control characters.
+fn reason_text(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() || text.chars().count() > 1000 {
+        return Err("must be 1 to 1000 characters".to_owned());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -462,21 +482,47 @@ impl ReleaseArgs {
         let format = ctx.format(&[Format::Human, Format::Json])?;
         check_owner(owner).map_err(invalid)?;
         let state = ctx.config.release_state.state();
-        let release = ctx.with_db_repeatable(|conn| match node {
-            None => Ok(nodes::release(conn, owner, None, state)?),
-            Some(key) => {
-                let node = nodes::find(conn, key, false)?.ok_or_else(|| no_node(key))?;
-                let release = nodes::release(conn, owner, Some(node.id), state)?;
-                if release.released.is_empty() {
-                    return Err(Failure::NotFound(format!(
-                        "{owner} does not hold node {}",
-                        node.name
-                    ))
-                    .into());
+        let result = JobResult {
+            failed: self.failed,
+            reason: self.reason.as_deref(),
+        };
+        let quarantine_after = ctx.config.quarantine_after;
+        let release_and_quarantine = |conn: &mut PgConnection| {
+            let release = match node {
+                None => nodes::release(conn, owner, None, state, Some(result))?,
+                Some(key) => {
+                    let node = nodes::find(conn, key, false)?.ok_or_else(|| no_node(key))?;
+                    let release = nodes::release(conn, owner, Some(node.id), state, Some(result))?;
+                    if release.released.is_empty() {
+                        return Err(Failure::NotFound(format!(
+                            "{owner} does not hold node {}",
+                            node.name
+                        ))
+                        .into());
+                    }
+                    release
                 }
-                Ok(release)
+            };
+            let quarantined = if self.failed && quarantine_after > 0 {
+                let ids: Vec<i64> = release.released.iter().map(|n| n.id).collect();
+                health::quarantine(conn, &ids, quarantine_after)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, anyhow::Error>((release, quarantined))
+        };
+        let (release, quarantined) = ctx.with_db_repeatable(|conn| {
+            // A failed job's release and the quarantine it may trigger commit together; a pass cannot
+            // quarantine, so a plain release stays one statement, with no transaction around it.
+            if self.failed {
+                conn.transaction(release_and_quarantine)
+            } else {
+                release_and_quarantine(conn)
             }
         })?;
+        for q in &quarantined {
+            output::note(&format!("node {} {}", q.name, q.reason));
+        }
         if release.waiting || release.withdrew {
             // Hand the freed nodes on, and wake a withdrawn waiter. The release itself is done: a failure
             // here is only said (the next poll of any waiter serves the line).

@@ -315,12 +315,7 @@ impl Waiter<'_> {
                 if !held.is_empty() && reason == "release" {
                     // `release OWNER` raced with the grant: the owner asked to hold nothing.
                     self.ctx.with_db_repeatable(|conn| {
-                        Ok(nodes::release(
-                            conn,
-                            owner,
-                            None,
-                            crate::domain::NodeState::Ready,
-                        )?)
+                        Ok(nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?)
                     })?;
                 }
                 Ok(Found::Withdrawn(reason))
@@ -405,7 +400,7 @@ impl Waiter<'_> {
                 let granted = withdrawn.is_none_or(|w| w.state != crate::domain::RequestState::Waiting);
                 if granted {
                     let released =
-                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready)?;
+                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
                     if !released.released.is_empty() {
                         let detail = json!({"request": id, "reason": "signal", "released": released.released.len()});
                         line::record(conn, owner, EventAction::Withdraw, detail)?;

@@ -175,6 +175,8 @@ hot_statement!(
         1 => owner: &'a str as Text,
         2 => node_id: Option<i64> as Nullable<BigInt>,
         3 => state: &'a str as Text,
+        4 => result: Option<&'a str> as Nullable<Text>,
+        5 => reason: Option<&'a str> as Nullable<Text>,
     }
 );
 
@@ -293,6 +295,8 @@ mod tests {
                 owner: "o",
                 node_id: None,
                 state: "ready",
+                result: None,
+                reason: None,
             })),
             rendered(&Statement(Renew {
                 owner: "o",

@@ -4,6 +4,7 @@
 //! mechanism that binds `sql/*.sql` placeholders.
 
 pub mod events;
+pub mod health;
 mod hot;
 pub mod nodes;
 pub mod queue;

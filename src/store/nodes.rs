@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::events;
 use super::hot::{self, Allocate, Reap, Renew, Statement};
-use crate::domain::{EventAction, HARDWARE_PROPERTIES, NodeState, plain};
+use crate::domain::{EventAction, HARDWARE_PROPERTIES, MaintenanceBy, NodeState, plain};
 use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::nodes;
 
@@ -35,6 +35,8 @@ pub struct Node {
     pub maintenance_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Who put it in maintenance; `None` unless in maintenance.
+    pub maintenance_by: Option<MaintenanceBy>,
 }
 
 impl Node {
@@ -319,18 +321,31 @@ pub fn name_taken(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
-/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each; without
-/// `node_id` also withdraws the owner's request from the line. One statement (`sql/release.sql`).
+/// How a job says its nodes served it, recorded with each release event (`release --failed`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobResult<'a> {
+    /// The job failed because of the machine (deploy timeout, BMC error), not because of its tests.
+    pub failed: bool,
+    pub reason: Option<&'a str>,
+}
+
+/// Releases every node `owner` holds, or only `node_id`, into `state`, writing one event each (with the
+/// job's `result` when the job reported it: `None` for a release that is not a job's, such as one of
+/// nodes a waiter never used); without `node_id` also withdraws the owner's request from the line. One
+/// statement (`sql/release.sql`).
 pub fn release(
     conn: &mut PgConnection,
     owner: &str,
     node_id: Option<i64>,
     state: NodeState,
+    result: Option<JobResult>,
 ) -> QueryResult<Release> {
     let rows: Vec<ReleaseRow> = Statement(hot::Release {
         owner,
         node_id,
         state: state.as_str(),
+        result: result.map(|r| if r.failed { "failed" } else { "passed" }),
+        reason: result.and_then(|r| r.reason),
     })
     .load(conn)?;
     let mut release = Release::default();
@@ -589,14 +604,15 @@ pub fn set_state(
     conn: &mut PgConnection,
     id: i64,
     state: NodeState,
-    maintenance_reason: Option<&str>,
+    maintenance: Option<(&str, MaintenanceBy)>,
     action: EventAction,
     detail: Value,
 ) -> QueryResult<Node> {
     let node = diesel::update(nodes::table.find(id))
         .set((
             nodes::state.eq(state),
-            nodes::maintenance_reason.eq(maintenance_reason),
+            nodes::maintenance_reason.eq(maintenance.map(|m| m.0)),
+            nodes::maintenance_by.eq(maintenance.map(|m| m.1)),
             nodes::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Node::as_returning())

@@ -348,7 +348,7 @@ fn the_printed_sql_and_apply_grant_the_same_and_a_rerun_resets_privileges() {
             "{readonly_nodes:?}"
         );
     }
-    assert_eq!(readonly_nodes.len(), 13, "{readonly_nodes:?}");
+    assert_eq!(readonly_nodes.len(), 14, "{readonly_nodes:?}");
     // Left out: what PUBLIC holds too (EXECUTE on functions; CREATE in schema public before
     // PostgreSQL 15).
     let job_writes: Vec<&str> = of("job")

@@ -184,12 +184,12 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .all(|r| r.state == NodeState::Dirty && r.owner == "job")
     );
     nodes::allocate(conn, "other", &json!({}), 1, 60.0).unwrap();
-    let release = nodes::release(conn, "other", None, NodeState::Ready).unwrap();
+    let release = nodes::release(conn, "other", None, NodeState::Ready, None).unwrap();
     assert_eq!(release.released.len(), 1);
     assert_eq!(release.released[0].name, "n2");
     assert!(!release.withdrew && !release.waiting);
     assert!(
-        nodes::release(conn, "other", None, NodeState::Ready)
+        nodes::release(conn, "other", None, NodeState::Ready, None)
             .unwrap()
             .released
             .is_empty()

@@ -1,4 +1,5 @@
--- Release every node owner $1 holds (or only node $2) into state $3, with one events row each, and (not
+-- Release every node owner $1 holds (or only node $2) into state $3, with one events row each (recording
+-- the job's result $4, passed or failed, and its reason $5, when the job reported one), and (not
 -- for one node) withdraw the owner's request from the line if it has one (a `withdraw` event, reason
 -- release). Rows being reaped at the same moment are waited for and then re-checked, so a node is
 -- released once. Always one row at least: the released nodes (none: one row of NULLs), each with how many
@@ -19,7 +20,8 @@ WITH released AS (
     RETURNING id, enqueued_at
 ), logged AS (
     INSERT INTO events (node_id, node_name, owner, action, detail)
-    SELECT id, name, $1, 'release', jsonb_build_object('state', state)
+    SELECT id, name, $1, 'release',
+           jsonb_strip_nulls(jsonb_build_object('state', state, 'result', $4::text, 'reason', $5::text))
     FROM released
     UNION ALL
     SELECT NULL, NULL, $1, 'withdraw',

@@ -117,6 +117,7 @@ GRANT UPDATE (state, granted_at, heartbeat_at, stale_after_secs) ON requests TO 
 -- is listed here.
 GRANT USAGE ON SCHEMA public TO {readonly};
 GRANT SELECT (id, name, pool, driver, ports, allocation_pool, state, owner, allocated_at,
-              lease_expires_at, maintenance_reason, created_at, updated_at) ON nodes TO {readonly};
+              lease_expires_at, maintenance_reason, created_at, updated_at, maintenance_by)
+    ON nodes TO {readonly};
 GRANT SELECT ON events, requests, nodes_public, __diesel_schema_migrations TO {readonly};
 GRANT EXECUTE ON FUNCTION mask_passwords(jsonb) TO {readonly};
