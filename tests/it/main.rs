@@ -13,6 +13,7 @@ mod demo;
 
 mod devstack;
 mod exit_codes;
+mod failover;
 mod faults;
 mod history;
 
