@@ -132,12 +132,6 @@ struct EventRow {
 }
 
 #[derive(QueryableByName)]
-struct Replication {
-    #[diesel(sql_type = Text)]
-    sync_state: String,
-}
-
-#[derive(QueryableByName)]
 struct N {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -162,26 +156,7 @@ fn failover_to_a_synchronous_replica_that_fell_behind_loses_no_acknowledged_allo
     primary.configure("synchronous_standby_names = 'ANY 1 (s1)'");
     primary.reload();
 
-    // Streaming, and synchronous, before any job runs.
-    let mut conn = PgConnection::establish(&primary.socket_url("postgres")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows: Vec<Replication> = diesel::sql_query(
-            "SELECT sync_state::text AS sync_state FROM pg_stat_replication \
-             WHERE application_name = 's1' AND state = 'streaming'",
-        )
-        .load(&mut conn)
-        .unwrap();
-        if rows
-            .iter()
-            .any(|r| r.sync_state == "quorum" || r.sync_state == "sync")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the replica never streamed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(conn);
+    primary.wait_for_standby("s1", true);
 
     // Both servers, primary first; a standby is passed over (read-only) until it is promoted.
     let url = format!(

@@ -12,6 +12,7 @@ mod database;
 mod demo;
 
 mod devstack;
+mod doctor;
 mod exit_codes;
 mod failover;
 mod faults;

@@ -226,6 +226,36 @@ impl PrivateServer {
         run(self.pg_ctl(&["-s", "reload"]));
     }
 
+    /// Waits (up to 30 s) until standby `name` streams from this server, confirming commits when
+    /// `synchronous`.
+    pub fn wait_for_standby(&self, name: &str, synchronous: bool) {
+        #[derive(QueryableByName)]
+        struct Standby {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sync_state: String,
+        }
+        let mut conn = PgConnection::establish(&self.socket_url("postgres")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let rows: Vec<Standby> = diesel::sql_query(
+                "SELECT sync_state::text AS sync_state FROM pg_stat_replication \
+                 WHERE application_name = $1 AND state = 'streaming'",
+            )
+            .bind::<diesel::sql_types::Text, _>(name)
+            .load(&mut conn)
+            .unwrap();
+            let wanted = |s: &str| !synchronous || s == "sync" || s == "quorum";
+            if rows.iter().any(|r| wanted(&r.sync_state)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "standby {name} is not streaming"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Promotes a standby to primary and waits until it accepts writes.
     pub fn promote(&self) {
         run(self.pg_ctl(&["-w", "-s", "promote"]));
