@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Ctx, admin, inventory, lease, legacy, queue};
+use crate::commands::{Ctx, admin, doctor, inventory, lease, legacy, queue};
 use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
@@ -186,6 +186,14 @@ pub enum Command {
     /// The events: who had which node when, and every edit.
     History(admin::HistoryArgs),
 
+    /// Check the setup and print one line per check: OK, WARN or FAIL, with a fix.
+    ///
+    /// Checks the server version, that the schema is migrated and current, the lock and statement
+    /// timeouts in effect (a pooler may drop them), what the current role may do, whether the primary
+    /// replicates synchronously, TLS on TCP connections, autovacuum on nodes, and the server's clock
+    /// against this host's. Only reads. Exit 0 when nothing FAILs, else exit 1 after every line.
+    Doctor(doctor::DoctorArgs),
+
     /// Delete a node; its events stay. Refuses an allocated node (exit 6) unless --force.
     Remove(inventory::RemoveArgs),
 
@@ -230,7 +238,7 @@ impl Command {
     /// permission error); `None` for `roles`, which needs ownership, not a group.
     pub fn needs(&self) -> Option<Group> {
         Some(match self {
-            Command::Roles(_) => return None,
+            Command::Roles(_) | Command::Doctor(_) => return None,
             Command::Status(args) | Command::StatusBaremetal(args) if args.show_secrets => {
                 Group::Job
             }
@@ -277,6 +285,7 @@ impl Command {
             Command::SetField(args) => args.run(ctx),
             Command::Status(args) => args.run(ctx, args.baremetal),
             Command::History(args) => args.run(ctx),
+            Command::Doctor(args) => args.run(ctx),
             Command::Remove(args) => args.run(ctx),
             Command::DeleteDb(args) => args.run(ctx),
             Command::StatusBaremetal(args) => args.run(ctx, true),

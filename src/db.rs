@@ -317,6 +317,18 @@ pub fn explain(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
     err
 }
 
+/// The versions of the migrations compiled into this binary, oldest first.
+pub fn embedded_versions() -> Result<Vec<String>> {
+    let known =
+        MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut versions: Vec<String> = known
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    versions.sort();
+    Ok(versions)
+}
+
 /// Whether this binary has migrations the database lacks. Read-only (unlike diesel's harness, which
 /// creates its bookkeeping table), so it is safe on any connection and any role.
 fn is_behind(conn: &mut PgConnection) -> Result<bool> {

@@ -181,6 +181,60 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// How one check of `molteniron doctor` came out.
+    Verdict {
+        /// As it should be.
+        Ok = "OK",
+        /// Works, but not as it should for a shared pool (the detail says what can go wrong).
+        Warn = "WARN",
+        /// Broken: molteniron cannot do its job this way.
+        Fail = "FAIL",
+    }
+}
+
+/// One line of `molteniron doctor`: a check's name, how it came out, what was found and, unless it is
+/// [`Verdict::Ok`], how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: Verdict,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    /// A check that passed.
+    pub fn ok(check: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            check,
+            status: Verdict::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    /// A check that warns, with its fix.
+    pub fn warn(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            check,
+            status: Verdict::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// A check that failed, with its fix.
+    pub fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            check,
+            status: Verdict::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
 /// Renders a value for plain-text output: strings without quotes, null as empty, the rest as JSON.
 pub fn plain(value: &Value) -> String {
     match value {

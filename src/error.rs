@@ -85,7 +85,7 @@ impl Exit {
             Exit::Ok => "success (including `release` of an owner that holds nothing)",
             Exit::Invalid => {
                 "invalid input (bad YAML, MAC, IP, config file, malformed connection string, unmigrated \
-                 database), a lock or statement timeout, or any other error"
+                 database), a lock or statement timeout, a `doctor` check that FAILs, or any other error"
             }
             Exit::Usage => {
                 "usage error (unknown command or option, missing argument, an invalid option value such as \

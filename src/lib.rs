@@ -10,7 +10,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | 0 | `error` (exit codes, failures, what a database error means) |
-//! | 1 | `domain` (node states, event actions, group roles, shared value helpers), `secret` (which keys are secrets), `schema` |
+//! | 1 | `domain` (node states, event actions, group roles, doctor's check lines, shared value helpers), `secret` (which keys are secrets), `schema` |
 //! | 2 | `config`, `inventory` (nodes.yaml and validation) |
 //! | 3 | `db` (connect, migrate) |
 //! | 4 | `store` (all SQL) |

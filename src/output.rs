@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::domain::{NodeState, escape_controls, plain, timestamp};
+use crate::domain::{Check, NodeState, escape_controls, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
 use crate::store::nodes::{Node, Reaped, Released};
@@ -54,6 +54,31 @@ pub fn json(value: &Value) -> Result<()> {
         "{}\n",
         serde_json::to_string_pretty(value).context("rendering JSON")?
     ))
+}
+
+/// Writes `molteniron doctor`'s checks: one line each, `STATUS  check  detail (fix: ...)` with the
+/// columns aligned, or a JSON array of `{check, status, detail, fix}`.
+pub fn checks(checks: &[Check], format: Format) -> Result<()> {
+    if format == Format::Json {
+        return json(&serde_json::to_value(checks).context("rendering JSON")?);
+    }
+    let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in checks {
+        let fix = c
+            .fix
+            .as_ref()
+            .map(|fix| format!(" (fix: {fix})"))
+            .unwrap_or_default();
+        out.push_str(&escape_controls(&format!(
+            "{:<4}  {:<width$}  {}{fix}",
+            c.status.as_str(),
+            c.check,
+            c.detail
+        )));
+        out.push('\n');
+    }
+    text(&out)
 }
 
 /// Writes a header and rows as an aligned table (human) or CSV.

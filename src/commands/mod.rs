@@ -4,6 +4,7 @@
 //! go to stderr. `cli` sits above and dispatches.
 
 pub mod admin;
+pub mod doctor;
 pub mod inventory;
 pub mod keepalive;
 pub mod lease;

@@ -3,6 +3,7 @@
 //! callers decide what to print, and nothing here prints. Hot statements go through `hot`, the one
 //! mechanism that binds `sql/*.sql` placeholders.
 
+pub mod doctor;
 pub mod events;
 pub mod health;
 mod hot;

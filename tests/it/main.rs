@@ -12,7 +12,9 @@ mod database;
 mod demo;
 
 mod devstack;
+mod doctor;
 mod exit_codes;
+mod failover;
 mod faults;
 mod history;
 

@@ -108,7 +108,7 @@ fn insert_find_list_update_set_state_and_delete() {
         conn,
         a.id,
         NodeState::Maintenance,
-        Some("fan"),
+        Some(("fan", molteniron::domain::MaintenanceBy::Operator)),
         EventAction::MaintenanceOn,
         json!({"reason": "fan"}),
     )

@@ -1,5 +1,5 @@
-//! A PostgreSQL server of one test's own: for TLS, to stop and restart it, or to give it settings the
-//! shared server lacks.
+//! A PostgreSQL server of one test's own: for TLS, to stop and restart it, to give it settings the
+//! shared server lacks, or a streaming replica of one (for failover).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,15 @@ pub fn as_owner(program: &Path) -> StdCommand {
     } else {
         StdCommand::new(program)
     }
+}
+
+/// A free port: bind to port 0 and let go (the server takes it a moment later).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run(mut cmd: StdCommand) {
@@ -102,12 +111,7 @@ impl PrivateServer {
             });
             conf.push_str("ssl = on\n");
         }
-        // A free port: bind to port 0 and let go (the server takes it a moment later).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         conf.push_str(&format!(
             "port = {port}\nunix_socket_directories = '{}'\n",
             dir.path().display()
@@ -153,16 +157,108 @@ impl PrivateServer {
         });
     }
 
-    /// Adds `line` (`key = value`) to postgresql.conf. Call before [`PrivateServer::start`].
-    pub fn configure(&self, line: &str) {
+    /// Appends `lines` to the server's postgresql.conf (later lines win); call before
+    /// [`PrivateServer::start`], or reload.
+    pub fn configure(&self, lines: &str) {
+        self.append(&self.dir.path().join("data/postgresql.conf"), lines);
+    }
+
+    fn append(&self, file: &Path, lines: &str) {
         run({
             let mut c = as_owner(Path::new("sh"));
-            c.arg("-c").arg(format!(
-                "printf '%s\\n' \"{line}\" >> '{}'",
-                self.dir.path().join("data/postgresql.conf").display()
-            ));
+            c.arg("-c")
+                .arg("printf '%s\\n' \"$1\" >> \"$2\"")
+                .arg("sh")
+                .arg(lines)
+                .arg(file);
             c
         });
+    }
+
+    /// A streaming replica of `primary` (which must be running): `pg_basebackup -R` over the primary's
+    /// Unix socket, on a port and socket directory of its own, connecting as `application_name = name`
+    /// (the name `synchronous_standby_names` lists). Its own `synchronous_standby_names` is empty, so that
+    /// once promoted it commits without a standby. Not started yet.
+    pub fn replica_of(primary: &PrivateServer, name: &str) -> PrivateServer {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            run({
+                let mut c = StdCommand::new("chown");
+                c.arg("postgres").arg(dir.path());
+                c
+            });
+        }
+        let data = dir.path().join("data");
+        let primary_conninfo = format!(
+            "host={} port={} user=molteniron application_name={name}",
+            primary.dir.path().display(),
+            primary.port
+        );
+        run({
+            let mut c = as_owner(&primary.bindir.join("pg_basebackup"));
+            c.arg("-D")
+                .arg(&data)
+                .arg("-d")
+                .arg(&primary_conninfo)
+                .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]);
+            c
+        });
+        let port = free_port();
+        let replica = PrivateServer {
+            bindir: primary.bindir.clone(),
+            dir,
+            port,
+        };
+        // The copied postgresql.conf names the primary's port and socket; these lines come later and win.
+        replica.configure(&format!(
+            "port = {port}\nunix_socket_directories = '{}'\nsynchronous_standby_names = ''",
+            replica.dir.path().display()
+        ));
+        replica.append(
+            &data.join("postgresql.auto.conf"),
+            &format!("primary_conninfo = '{primary_conninfo}'"),
+        );
+        replica
+    }
+
+    /// Makes the running server read its configuration again.
+    pub fn reload(&self) {
+        run(self.pg_ctl(&["-s", "reload"]));
+    }
+
+    /// Waits (up to 30 s) until standby `name` streams from this server, confirming commits when
+    /// `synchronous`.
+    pub fn wait_for_standby(&self, name: &str, synchronous: bool) {
+        #[derive(QueryableByName)]
+        struct Standby {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sync_state: String,
+        }
+        let mut conn = PgConnection::establish(&self.socket_url("postgres")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let rows: Vec<Standby> = diesel::sql_query(
+                "SELECT sync_state::text AS sync_state FROM pg_stat_replication \
+                 WHERE application_name = $1 AND state = 'streaming'",
+            )
+            .bind::<diesel::sql_types::Text, _>(name)
+            .load(&mut conn)
+            .unwrap();
+            let wanted = |s: &str| !synchronous || s == "sync" || s == "quorum";
+            if rows.iter().any(|r| wanted(&r.sync_state)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "standby {name} is not streaming"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        run(self.pg_ctl(&["-w", "-s", "promote"]));
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -173,6 +269,25 @@ impl PrivateServer {
     /// Stops the server (`fast` or `immediate`) and waits until it is down.
     pub fn stop(&self, mode: &str) {
         run(self.pg_ctl(&["-w", "-s", "-m", mode, "stop"]));
+    }
+
+    /// Tells the server to stop at once (`immediate`), without waiting: see
+    /// [`PrivateServer::wait_stopped`].
+    pub fn stop_now(&self) {
+        run(self.pg_ctl(&["-W", "-s", "-m", "immediate", "stop"]));
+    }
+
+    /// Waits until the server is down (its postmaster has exited), for up to 60 s.
+    pub fn wait_stopped(&self) {
+        let pid_file = self.dir.path().join("data/postmaster.pid");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while pid_file.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not stop"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// A URL for database `postgres` over TCP to `host` (127.0.0.1 or localhost) with `params`.
