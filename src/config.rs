@@ -237,9 +237,10 @@ impl Config {
         if let Some(h) = &file.health_check {
             if let Some(command) = &h.command {
                 if command.trim().is_empty() {
-                    return Err(
-                        Failure::Invalid("health_check.command must not be empty".to_owned()).into(),
-                    );
+                    return Err(Failure::Invalid(
+                        "health_check.command must not be empty".to_owned(),
+                    )
+                    .into());
                 }
                 config.health_check.command = Some(command.clone());
             }

@@ -315,7 +315,13 @@ impl Waiter<'_> {
                 if !held.is_empty() && reason == "release" {
                     // `release OWNER` raced with the grant: the owner asked to hold nothing.
                     self.ctx.with_db_repeatable(|conn| {
-                        Ok(nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?)
+                        Ok(nodes::release(
+                            conn,
+                            owner,
+                            None,
+                            crate::domain::NodeState::Ready,
+                            None,
+                        )?)
                     })?;
                 }
                 Ok(Found::Withdrawn(reason))

@@ -24,7 +24,11 @@ pub struct Quarantined {
 /// operator last put it back in service or it last passed a health check, were all reported failed, by
 /// two owners at least (one, when `after` is 1); writes a `quarantine` event each. Nodes another
 /// transaction holds are left for the next failure. Call in the transaction of the failed release.
-pub fn quarantine(conn: &mut PgConnection, ids: &[i64], after: u32) -> QueryResult<Vec<Quarantined>> {
+pub fn quarantine(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    after: u32,
+) -> QueryResult<Vec<Quarantined>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
