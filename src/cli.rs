@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Ctx, admin, doctor, inventory, lease, legacy, queue};
+use crate::commands::{Ctx, admin, doctor, health, inventory, lease, legacy, queue, stats};
 use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
@@ -160,6 +160,22 @@ pub enum Command {
     #[command(alias = "cull")]
     Reap(lease::ReapArgs),
 
+    /// Run a command against nodes (for cron): a pass keeps a node in service, a failure puts it in
+    /// maintenance.
+    ///
+    /// Each ready node (or those named, or of --pool; only those due when health_check.every or
+    /// after_jobs is set) is taken out of the pool for its check like an allocation (owner
+    /// health-check:NAME, a short lease), the command runs with `sh -c` and the node's MOLTENIRON_*
+    /// variables, and exit 0 puts the node back to ready; a non-zero exit or --timeout puts it in
+    /// maintenance with the exit status and the first line of stderr as the reason, every credential
+    /// masked. Prints one row per node. Exit 0 when every node passed, 7 when some failed.
+    #[command(name = "health-check")]
+    HealthCheck(health::HealthCheckArgs),
+
+    /// How the pool is used: per pool and node, allocations, busy %, hold times, failed jobs,
+    /// quarantines, health checks and waits in line, from the events.
+    Stats(stats::StatsArgs),
+
     /// Mark a dirty node ready again. Exit 6 if the node is not dirty.
     Clean(admin::CleanArgs),
 
@@ -245,7 +261,8 @@ impl Command {
             Command::Status(_)
             | Command::StatusBaremetal(_)
             | Command::History(_)
-            | Command::Queue(_) => Group::Readonly,
+            | Command::Queue(_)
+            | Command::Stats(_) => Group::Readonly,
             Command::Export
             | Command::Allocate(_)
             | Command::Release(_)
@@ -255,6 +272,7 @@ impl Command {
             Command::Migrate
             | Command::Import(_)
             | Command::Add(_)
+            | Command::HealthCheck(_)
             | Command::Clean(_)
             | Command::Maintenance(_)
             | Command::SetField(_)
@@ -279,6 +297,8 @@ impl Command {
             Command::Queue(args) => args.run(ctx),
             Command::Renew(args) => args.run(ctx),
             Command::Reap(args) => args.run(ctx),
+            Command::HealthCheck(args) => args.run(ctx),
+            Command::Stats(args) => args.run(ctx),
             Command::Clean(args) => args.run(ctx),
             Command::Maintenance(args) => args.run(ctx),
             Command::GetField(args) => args.run(ctx),

@@ -26,6 +26,8 @@ pub enum Exit {
     Unreachable,
     /// The request conflicts with the pool's state (a name in use, a node in use, ...).
     Conflict,
+    /// `health-check`: some node failed its check (and is in maintenance now).
+    ChecksFailed,
     /// The request can never be satisfied as things stand (no such pool, too few matching nodes).
     Unsatisfiable,
     /// A signal stopped a waiting allocate; it withdrew its request. The process exits with 128 + the
@@ -35,7 +37,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 9] = [
+    pub const ALL: [Exit; 10] = [
         Exit::Ok,
         Exit::Invalid,
         Exit::Usage,
@@ -43,6 +45,7 @@ impl Exit {
         Exit::NotFound,
         Exit::Unreachable,
         Exit::Conflict,
+        Exit::ChecksFailed,
         Exit::Unsatisfiable,
         Exit::Interrupted,
     ];
@@ -57,6 +60,7 @@ impl Exit {
             Exit::NotFound => 4,
             Exit::Unreachable => 5,
             Exit::Conflict => 6,
+            Exit::ChecksFailed => 7,
             Exit::Unsatisfiable => 8,
             Exit::Interrupted => 130,
         }
@@ -72,6 +76,7 @@ impl Exit {
             Exit::NotFound => "not found",
             Exit::Unreachable => "database unreachable (retry)",
             Exit::Conflict => "conflict",
+            Exit::ChecksFailed => "health check failed",
             Exit::Unsatisfiable => "request can never be satisfied as things stand (do not retry)",
             Exit::Interrupted => {
                 "interrupted while waiting (128 + signal: 129 HUP, 130 INT, 143 TERM)"
@@ -106,6 +111,10 @@ impl Exit {
                 "conflict: duplicate name, hardware another node claims, node allocated (`remove`, \
                  `maintenance`), owner already holds other nodes, node not dirty (`clean`) or not in \
                  maintenance (`--off`)"
+            }
+            Exit::ChecksFailed => {
+                "`health-check`: some node failed its check (exit status, or killed after `--timeout`) and \
+                 is in maintenance now; the others passed"
             }
             Exit::Unsatisfiable => {
                 "unsatisfiable: the pool does not exist, or fewer than COUNT nodes match the request in any \
@@ -161,6 +170,9 @@ pub enum Failure {
         requested: i64,
         why: String,
     },
+    /// Exit 7: `health-check` found nodes that failed their check.
+    #[error("{0}")]
+    ChecksFailed(String),
     /// Exit 128 + `signal`: a signal stopped a waiting allocate, which withdrew its request.
     #[error("{message}")]
     Interrupted { signal: i32, message: String },
@@ -177,6 +189,7 @@ impl Failure {
             Failure::Unreachable(_) => Exit::Unreachable,
             Failure::Conflict(_) => Exit::Conflict,
             Failure::Unsatisfiable { .. } => Exit::Unsatisfiable,
+            Failure::ChecksFailed(_) => Exit::ChecksFailed,
             Failure::Interrupted { .. } => Exit::Interrupted,
         }
     }
@@ -336,6 +349,7 @@ mod tests {
             Failure::NotFound(String::new()),
             Failure::Unreachable(String::new()),
             Failure::Conflict(String::new()),
+            Failure::ChecksFailed(String::new()),
             Failure::Unsatisfiable {
                 found: 0,
                 requested: 1,

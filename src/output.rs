@@ -408,6 +408,15 @@ fn env_fields(node: &Node) -> Vec<(&'static str, String)> {
     fields
 }
 
+/// One node's `MOLTENIRON_*` variables as `allocate -o env` names them for a single node (credentials
+/// included): the environment of a `health-check` command.
+pub fn node_env(node: &Node) -> Vec<(String, String)> {
+    env_fields(node)
+        .into_iter()
+        .map(|(key, value)| (format!("MOLTENIRON_{key}"), value))
+        .collect()
+}
+
 fn env_line(key: &str, value: &str) -> Result<String> {
     let quoted = shlex::try_quote(value).with_context(|| format!("quoting {key} for the shell"))?;
     Ok(format!("{key}={quoted}"))
@@ -680,4 +689,109 @@ pub fn waiting(waiting: &[queue::PoolWaiting], format: Format) -> Result<()> {
         "Waiting in line: {} (molteniron queue lists them)\n",
         pools.join(", ")
     ))
+}
+
+/// One node's `health-check` result.
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    pub id: i64,
+    pub name: String,
+    /// passed, failed, timeout or skipped.
+    pub result: String,
+    pub seconds: f64,
+    /// Why it failed (credentials masked), or why it was skipped; empty when it passed.
+    pub reason: String,
+}
+
+/// `health-check`: one row per node (name, result, seconds, reason).
+pub fn health_checks(rows_in: &[CheckRow], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let list = rows_in.iter().map(|r| {
+            json!({"id": r.id, "name": r.name, "result": r.result, "seconds": (r.seconds * 1000.0).round() / 1000.0,
+                   "reason": r.reason})
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    if rows_in.is_empty() && format == Format::Human {
+        return Ok(());
+    }
+    let table = rows_in
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.result.clone(),
+                format!("{:.1}", r.seconds),
+                escape_controls(&r.reason),
+            ]
+        })
+        .collect();
+    rows(format, &["node", "result", "seconds", "reason"], table)
+}
+
+/// `stats`: per pool (node `-`) and per node; seconds and percentages to one decimal.
+pub fn stats(usage: &[crate::store::health::Usage], format: Format) -> Result<()> {
+    let secs = |v: Option<f64>| {
+        v.map(|v| format!("{v:.1}"))
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    if format == Format::Json {
+        let list = usage.iter().map(|u| {
+            json!({"pool": u.pool, "node": u.node, "nodes": u.nodes, "allocations": u.allocations,
+                   "busy_pct": u.busy_pct, "hold_p50_secs": u.hold_p50_secs, "hold_p95_secs": u.hold_p95_secs,
+                   "jobs_reported": u.jobs_reported, "jobs_failed": u.jobs_failed, "failure_pct": u.failure_pct,
+                   "quarantines": u.quarantines, "checks_passed": u.checks_passed,
+                   "checks_failed": u.checks_failed, "waits": u.waits, "wait_p50_secs": u.wait_p50_secs,
+                   "wait_p95_secs": u.wait_p95_secs, "wait_max_secs": u.wait_max_secs})
+        });
+        return json(&Value::Array(list.collect()));
+    }
+    let table = usage
+        .iter()
+        .map(|u| {
+            vec![
+                escape_controls(&u.pool),
+                u.node
+                    .as_deref()
+                    .map(escape_controls)
+                    .unwrap_or_else(|| "-".to_owned()),
+                u.allocations.to_string(),
+                format!("{:.1}", u.busy_pct),
+                secs(u.hold_p50_secs),
+                secs(u.hold_p95_secs),
+                format!("{}/{}", u.jobs_failed, u.jobs_reported),
+                secs(u.failure_pct),
+                u.quarantines.to_string(),
+                format!("{}/{}", u.checks_failed, u.checks_passed + u.checks_failed),
+                if u.node.is_some() {
+                    "-".to_owned()
+                } else {
+                    u.waits.to_string()
+                },
+                secs(u.wait_p50_secs),
+                secs(u.wait_p95_secs),
+                secs(u.wait_max_secs),
+            ]
+        })
+        .collect();
+    rows(
+        format,
+        &[
+            "pool",
+            "node",
+            "allocations",
+            "busy %",
+            "hold p50 s",
+            "hold p95 s",
+            "failed jobs",
+            "failed %",
+            "quarantines",
+            "failed checks",
+            "waits",
+            "wait p50 s",
+            "wait p95 s",
+            "wait max s",
+        ],
+        table,
+    )
 }

@@ -113,6 +113,31 @@ pub fn mask_secrets(value: &mut Value, mask: &str) {
     }
 }
 
+/// The values of every secret key inside `value`, at any depth (strings as they are, other values as
+/// JSON text): what must never appear in output that came from outside, such as a health check's stderr.
+pub fn secret_values(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_secrets(value, &mut found);
+    found
+}
+
+fn collect_secrets(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match inner {
+                    _ if !is_secret_key(key) => collect_secrets(inner, found),
+                    Value::String(text) => found.push(text.clone()),
+                    Value::Null => {}
+                    other => found.push(other.to_string()),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, found)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -5,11 +5,13 @@
 
 pub mod admin;
 pub mod doctor;
+pub mod health;
 pub mod inventory;
 pub mod keepalive;
 pub mod lease;
 pub mod legacy;
 pub mod queue;
+pub mod stats;
 pub mod wait;
 
 use std::time::Duration;

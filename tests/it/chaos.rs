@@ -177,10 +177,10 @@ fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<Str
         let next = match e.action.as_str() {
             "add" | "clean" | "maintenance_off" => (state("ready"), None),
             "allocate" => (state("allocated"), e.owner.clone()),
-            "release" | "force_release" | "reap" => {
+            "release" | "force_release" | "reap" | "health_check" => {
                 (e.detail["state"].as_str().unwrap_or("?").to_owned(), None)
             }
-            "maintenance_on" => (state("maintenance"), None),
+            "maintenance_on" | "quarantine" => (state("maintenance"), None),
             _ => continue,
         };
         expected.insert(e.node_id, next);

@@ -53,7 +53,7 @@ pub fn assert_events_never_double_allocate(conn: &mut PgConnection) -> usize {
                 }
                 allocations += 1;
             }
-            "release" | "force_release" | "reap" => {
+            "release" | "force_release" | "reap" | "health_check" => {
                 let was = holder.remove(&e.node_id);
                 assert_eq!(
                     was.as_deref(),

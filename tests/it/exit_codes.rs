@@ -46,18 +46,24 @@ fn each_exit_code_is_reached_by_a_real_command() {
     let db = TestDb::new();
     db.seed("n", 1, "default");
     db.ok(&["allocate", "holder", "1"]);
+    db.seed("hc", 1, "checked");
     let unreachable = "postgres://nobody@127.0.0.1:1/none?connect_timeout=1";
     let rows: &[(Exit, &[&str])] = &[
         (Exit::Ok, &["status"]),
         (Exit::Invalid, &["import", "/nonexistent/nodes.yaml"]),
         (Exit::Usage, &["allocate", "job", "--lease", "soon"]),
-        (Exit::NotEnough, &["allocate", "job", "1"]),
+        (Exit::NotEnough, &["allocate", "job", "1", "default"]),
         (Exit::NotFound, &["renew", "nobody"]),
         (
             Exit::Unreachable,
             &["--database-url", unreachable, "status"],
         ),
         (Exit::Conflict, &["allocate", "holder", "2"]),
+        // Only the node named (the "hc" seed's) is checked.
+        (
+            Exit::ChecksFailed,
+            &["health-check", "hc0", "--command", "exit 1"],
+        ),
         (Exit::Unsatisfiable, &["allocate", "job", "1", "nosuchpool"]),
     ];
     // The last code needs a signal: a waiting allocate is interrupted below.
@@ -69,24 +75,6 @@ fn each_exit_code_is_reached_by_a_real_command() {
         Exit::ALL,
         "one row per exit code"
     );
-    let mut child = db
-        .std_cmd()
-        .args(["allocate", "waiter", "1", "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut conn = db.conn();
-    while crate::support::count(&mut conn, "SELECT count(*) AS n FROM requests") == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(i32::from(Exit::Interrupted.code())));
-    drop(child.stderr.take());
     for (exit, args) in rows {
         let (code, stdout, stderr) = db.run(args);
         assert_eq!(code, i32::from(exit.code()), "{args:?}: {stderr}");
@@ -99,4 +87,31 @@ fn each_exit_code_is_reached_by_a_real_command() {
             );
         }
     }
+    let mut child = db
+        .std_cmd()
+        .args(["allocate", "waiter", "1", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut conn = db.conn();
+    while crate::support::count(&mut conn, "SELECT count(*) AS n FROM requests") == 0 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the waiter exited before joining the line: {:?} {} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(i32::from(Exit::Interrupted.code())));
+    drop(child.stderr.take());
 }

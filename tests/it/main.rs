@@ -16,6 +16,7 @@ mod doctor;
 mod exit_codes;
 mod failover;
 mod faults;
+mod health;
 mod history;
 
 mod inventory;
