@@ -415,7 +415,7 @@ def svg_plot(path, runs, seconds, title, summaries):
         for n, line in enumerate(summaries.get(name, [])):
             out.append(f'<text x="{x0 + panel - 8}" y="{top + 16 + 15 * n}" text-anchor="end">{line}</text>')
         out.append(f'<text x="{x0 + panel / 2}" y="{height - 22}" text-anchor="middle">arrival (s into the run)</text>')
-        for r in sorted(recs, key=lambda r: r["size"]):
+        for r in sorted(recs, key=lambda r: -r["size"]):  # the many 1-node dots over the squares
             t = r["arrived"] - r["start"]
             if r["arrived"] >= r["end"]:
                 continue
@@ -565,7 +565,7 @@ def main():
             json.dump(records, f, indent=1)
         say(f"H2 {way}: {json.dumps({k: v for k, v in result.items() if k != 'longest'})}")
     labels = {"queue": "allocate --wait (the queue)", "loop": "until allocate; do sleep 1; done"}
-    summaries = {labels[way]: [f"{size} node(s): median {fmt_s(w['median'])} s, p95 {fmt_s(w['p95'])} s, "
+    summaries = {labels[way]: [f"{size} node{'' if size == '1' else 's'}: median {fmt_s(w['median'])} s, p95 {fmt_s(w['p95'])} s, "
                                f"max {fmt_s(w['max'])} s" for size, w in report["h2"][way]["waits"].items()]
                  for way in runs}
     svg_plot(os.path.join(out, "queue-waits.svg"), {labels[k]: v for k, v in runs.items()},
