@@ -43,15 +43,18 @@ enum Op {
         pool: Option<&'static str>,
         min_cpus: Option<u32>,
     },
-    /// `release OWNER`; with `dirty`, under a config whose `release_state` is `dirty`.
+    /// `release OWNER`; with `dirty`, under a config whose `release_state` is `dirty`; with `failed`,
+    /// `--failed --reason model` (three in a row from two owners quarantine a node).
     Release {
         owner: &'static str,
         dirty: bool,
+        failed: bool,
     },
     ReleaseNode {
         owner: &'static str,
         name: &'static str,
         dirty: bool,
+        failed: bool,
     },
     Renew {
         owner: &'static str,
@@ -108,9 +111,9 @@ enum Focus {
     /// `maintenance --off` a node in maintenance.
     MaintenanceOff,
     /// `release` an owner that holds nodes.
-    Release { dirty: bool },
+    Release { dirty: bool, failed: bool },
     /// `release --node` by the node's holder.
-    ReleaseNode { dirty: bool },
+    ReleaseNode { dirty: bool, failed: bool },
     /// `Expire` an owner that holds nodes.
     Expire,
     /// `renew` an owner that holds nodes.
@@ -131,11 +134,15 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
         prop_oneof![
             2 => Just(Focus::Clean),
             2 => Just(Focus::MaintenanceOff),
-            2 => any::<bool>().prop_map(|dirty| Focus::Release { dirty }),
-            1 => any::<bool>().prop_map(|dirty| Focus::ReleaseNode { dirty }),
+            2 => (any::<bool>(), any::<bool>())
+                .prop_map(|(dirty, failed)| Focus::Release { dirty, failed }),
+            1 => (any::<bool>(), any::<bool>())
+                .prop_map(|(dirty, failed)| Focus::ReleaseNode { dirty, failed }),
             3 => Just(Focus::Expire),
             1 => Just(Focus::Renew),
-            2 => Just(Focus::Allocate),
+            4 => Just(Focus::Allocate),
+            // allocate and release --failed often enough, with several owners, to reach quarantine
+            4 => Just(Focus::Release { dirty: false, failed: true }),
             1 => Just(Focus::Retry),
         ]
     };
@@ -144,9 +151,10 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
         2 => (name(), pool(), cpus()).prop_map(|(name, pool, cpus)| Op::Add { name, pool, cpus }),
         5 => (owner(), count, prop::option::of(pool()), min_cpus())
             .prop_map(|(owner, count, pool, min_cpus)| Op::Allocate { owner, count, pool, min_cpus }),
-        1 => (owner(), any::<bool>()).prop_map(|(owner, dirty)| Op::Release { owner, dirty }),
-        1 => (owner(), name(), any::<bool>())
-            .prop_map(|(owner, name, dirty)| Op::ReleaseNode { owner, name, dirty }),
+        1 => (owner(), any::<bool>(), any::<bool>())
+            .prop_map(|(owner, dirty, failed)| Op::Release { owner, dirty, failed }),
+        1 => (owner(), name(), any::<bool>(), any::<bool>())
+            .prop_map(|(owner, name, dirty, failed)| Op::ReleaseNode { owner, name, dirty, failed }),
         1 => owner().prop_map(|owner| Op::Renew { owner }),
         1 => owner().prop_map(|owner| Op::Expire { owner }),
         4 => any::<bool>().prop_map(|dirty| Op::Reap { dirty }),
@@ -175,8 +183,34 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
                 .map(|(name, (pool, cpus))| Op::Add { name, pool, cpus })
                 .collect::<Vec<_>>()
         });
-    (first, prop::collection::vec(op, 0..=22)).prop_map(|(mut ops, more)| {
+    // Half the sequences also get a run of three jobs on one pool that all report failure, from two
+    // owners, somewhere among the steps: enough for a quarantine when they land on the same node, which
+    // random steps alone almost never reach.
+    let failures = prop::option::weighted(0.5, (pool(), any::<prop::sample::Index>()));
+    (first, prop::collection::vec(op, 0..=22), failures).prop_map(|(mut ops, more, failures)| {
+        let at = ops.len()
+            + failures
+                .as_ref()
+                .map_or(0, |(_, index)| index.index(more.len() + 1));
         ops.extend(more);
+        if let Some((pool, _)) = failures {
+            let run = ["o1", "o2", "o1"].into_iter().flat_map(|owner| {
+                [
+                    Op::Allocate {
+                        owner,
+                        count: 1,
+                        pool: Some(pool),
+                        min_cpus: None,
+                    },
+                    Op::Release {
+                        owner,
+                        dirty: false,
+                        failed: true,
+                    },
+                ]
+            });
+            ops.splice(at..at, run);
+        }
         ops
     })
 }
@@ -212,9 +246,12 @@ struct ModelNode {
     owner: Option<&'static str>,
     pool: &'static str,
     cpus: Option<&'static str>,
-    reason: Option<&'static str>,
+    reason: Option<String>,
     /// The lease is in the past (only after `Expire`; leases are 6000 s otherwise).
     expired: bool,
+    /// The jobs reported on it since `maintenance --off` (or since it was added), newest last: owner
+    /// and whether it failed. The quarantine rule reads the last three.
+    jobs: Vec<(&'static str, bool)>,
 }
 
 /// What the model says a command does: its exit code and, for commands run with `-o json`, the names of
@@ -277,6 +314,21 @@ impl Model {
         node.expired = false;
     }
 
+    /// A job's release of `name`: the node goes back, its result is recorded, and three failed jobs in a
+    /// row from two owners at least (the default quarantine_after) put it in maintenance.
+    fn job_done(&mut self, name: &str, owner: &'static str, dirty: bool, failed: bool) {
+        self.give_back(name, given_back(dirty));
+        let node = self.nodes.get_mut(name).expect("a node the model holds");
+        node.jobs.push((owner, failed));
+        let last: Vec<(&'static str, bool)> = node.jobs.iter().rev().take(3).copied().collect();
+        let owners: std::collections::BTreeSet<&str> = last.iter().map(|(o, _)| *o).collect();
+        if last.len() == 3 && last.iter().all(|(_, f)| *f) && owners.len() >= 2 {
+            node.state = State::Maintenance;
+            node.reason = Some("quarantined: 3 failed jobs in a row (last: model)".to_owned());
+            self.event("quarantine", 1);
+        }
+    }
+
     /// `op` itself, or for `Focus` the concrete step it stands for now. With nothing to aim at, it falls
     /// back to a name or owner of the universe (and the command usually fails, as it should).
     fn resolve(&self, op: &Op) -> Op {
@@ -304,18 +356,24 @@ impl Model {
             Focus::MaintenanceOff => Op::MaintenanceOff {
                 name: pick(in_state(State::Maintenance), NAMES),
             },
-            Focus::ReleaseNode { dirty } => {
+            Focus::ReleaseNode { dirty, failed } => {
                 let name = pick(in_state(State::Allocated), NAMES);
                 let owner = self
                     .nodes
                     .get(name)
                     .and_then(|n| n.owner)
                     .unwrap_or(OWNERS[k % OWNERS.len()]);
-                Op::ReleaseNode { owner, name, dirty }
+                Op::ReleaseNode {
+                    owner,
+                    name,
+                    dirty,
+                    failed,
+                }
             }
-            Focus::Release { dirty } => Op::Release {
+            Focus::Release { dirty, failed } => Op::Release {
                 owner: holder(),
                 dirty,
+                failed,
             },
             Focus::Expire => Op::Expire { owner: holder() },
             Focus::Renew => Op::Renew { owner: holder() },
@@ -371,6 +429,7 @@ impl Model {
                     cpus,
                     reason: None,
                     expired: false,
+                    jobs: Vec::new(),
                 };
                 self.nodes.insert(name, node);
                 self.event("add", 1);
@@ -421,23 +480,32 @@ impl Model {
                 self.event("allocate", count);
                 Expect::listing(taken)
             }
-            Op::Release { owner, dirty } => {
+            Op::Release {
+                owner,
+                dirty,
+                failed,
+            } => {
                 let held = self.held_by(owner);
-                for name in &held {
-                    self.give_back(name, given_back(dirty));
-                }
                 self.event("release", held.len());
+                for name in &held {
+                    self.job_done(name, owner, dirty, failed);
+                }
                 Expect::listing(held)
             }
-            Op::ReleaseNode { owner, name, dirty } => {
+            Op::ReleaseNode {
+                owner,
+                name,
+                dirty,
+                failed,
+            } => {
                 let Some(node) = self.nodes.get(name) else {
                     return Expect::code(4);
                 };
                 if node.owner != Some(owner) {
                     return Expect::code(4);
                 }
-                self.give_back(name, given_back(dirty));
                 self.event("release", 1);
+                self.job_done(name, owner, dirty, failed);
                 Expect::listing(vec![name])
             }
             Op::Renew { owner } => {
@@ -498,7 +566,7 @@ impl Model {
                 }
                 let node = self.nodes.get_mut(name).expect("the node just found");
                 node.state = State::Maintenance;
-                node.reason = Some(reason);
+                node.reason = Some(reason.to_owned());
                 self.event("maintenance_on", 1);
                 Expect::code(0)
             }
@@ -511,6 +579,7 @@ impl Model {
                 }
                 node.state = State::Ready;
                 node.reason = None;
+                node.jobs.clear();
                 self.event("maintenance_off", 1);
                 Expect::code(0)
             }
@@ -576,7 +645,7 @@ impl Model {
                     owner: n.owner.map(str::to_owned),
                     pool: n.pool.to_owned(),
                     cpus: n.cpus.map(str::to_owned),
-                    reason: n.reason.map(str::to_owned),
+                    reason: n.reason.clone(),
                     expired: n.expired,
                 }
             })
@@ -692,9 +761,28 @@ fn command(op: &Op, dirty: &str, hw: u32) -> Option<Vec<String>> {
             }
             line
         }
-        Op::Release { owner, dirty } => args(dirty, &["release", owner, "-o", "json"]),
-        Op::ReleaseNode { owner, name, dirty } => {
-            args(dirty, &["release", owner, "--node", name, "-o", "json"])
+        Op::Release {
+            owner,
+            dirty,
+            failed,
+        } => {
+            let mut line = args(dirty, &["release", owner, "-o", "json"]);
+            if failed {
+                line.extend(["--failed", "--reason", "model"].map(str::to_owned));
+            }
+            line
+        }
+        Op::ReleaseNode {
+            owner,
+            name,
+            dirty,
+            failed,
+        } => {
+            let mut line = args(dirty, &["release", owner, "--node", name, "-o", "json"]);
+            if failed {
+                line.extend(["--failed", "--reason", "model"].map(str::to_owned));
+            }
+            line
         }
         Op::Renew { owner } => args(false, &["renew", owner, "-o", "json"]),
         Op::Expire { .. } => return None,
