@@ -23,6 +23,7 @@ use crate::pool::{self, Filter, Outcome, Request, Unsatisfiable};
 use crate::queue;
 use crate::store::health;
 use crate::store::nodes::{self, JobResult, Node};
+use crate::store::queue as queue_store;
 
 // The hardware filters of allocate and status (Ironic's semantics; all optional, combined with AND).
 // No `///` here: with deferred subcommands a struct's doc would replace the command's own description.
@@ -523,19 +524,31 @@ impl ReleaseArgs {
         for q in &quarantined {
             output::note(&format!("node {} {}", q.name, q.reason));
         }
-        if release.waiting || release.withdrew {
-            // Hand the freed nodes on, and wake a withdrawn waiter. The release itself is done: a failure
-            // here is only said (the next poll of any waiter serves the line).
-            if let Err(e) = ctx.with_db_repeatable(|conn| Ok(queue::serve(conn, true)?)) {
-                output::note(&format!("released; serving the line failed: {e:#}"));
+        // Someone is in line (or the statement could not tell): withdraw OWNER's own request, if it has
+        // one, then hand the freed nodes on and wake the waiters. The release itself is done: a failure
+        // here is said, and the next poll of any waiter serves the line.
+        let mut withdrew = false;
+        if release.queued {
+            let served = ctx.with_db_repeatable(|conn| {
+                let gone = node.is_none() && queue_store::withdraw_owner(conn, owner)?.is_some();
+                queue::serve(conn, true)?;
+                if gone {
+                    // Wake the withdrawn waiter even when serving granted nothing.
+                    queue_store::notify(conn)?;
+                }
+                Ok(gone)
+            });
+            match served {
+                Ok(gone) => withdrew = gone,
+                Err(e) => output::note(&format!("released; serving the line failed: {e:#}")),
             }
         }
-        if release.withdrew {
+        if withdrew {
             output::note(&format!("withdrew {owner}'s request from the line"));
         }
         let released = release.released;
         if released.is_empty() {
-            if !release.withdrew {
+            if !withdrew {
                 output::note(&format!("{owner} holds no nodes; nothing to release"));
             }
             if format == Format::Human {

@@ -187,24 +187,13 @@ pub struct Lockable {
     pub waiting: bool,
 }
 
-/// One row of `sql/release.sql`: a released node (all `None` when nothing was released) and, on every
-/// row, what happened to the owner's place in line.
+/// One row of `sql/release.sql`: a released node, and whether the requests table has any row.
 #[derive(QueryableByName)]
 struct ReleaseRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    id: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
-    name: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pool: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    state: Option<NodeState>,
-    #[diesel(sql_type = Text)]
-    owner: String,
-    #[diesel(sql_type = BigInt)]
-    withdrawn: i64,
+    #[diesel(embed)]
+    node: Released,
     #[diesel(sql_type = Bool)]
-    waiting: bool,
+    queued: bool,
 }
 
 /// What `release` did.
@@ -212,11 +201,9 @@ struct ReleaseRow {
 pub struct Release {
     /// The nodes given back, lowest id first.
     pub released: Vec<Released>,
-    /// Whether the owner's request was withdrawn from the line (it was waiting, or granted but not yet
-    /// picked up).
-    pub withdrew: bool,
-    /// Whether any request waits in line (then the caller serves the line: nodes were freed).
-    pub waiting: bool,
+    /// Whether the requests table had a row (then the caller withdraws the owner's request and serves
+    /// the line). Also true when nothing was released: the statement could not tell then.
+    pub queued: bool,
 }
 
 /// How a request relates to the whole inventory (see `sql/matching.sql`).
@@ -348,23 +335,11 @@ pub fn release(
         reason: result.and_then(|r| r.reason),
     })
     .load(conn)?;
-    let mut release = Release::default();
-    for row in rows {
-        release.withdrew |= row.withdrawn > 0;
-        release.waiting |= row.waiting;
-        if let (Some(id), Some(name), Some(pool), Some(state)) =
-            (row.id, row.name, row.pool, row.state)
-        {
-            release.released.push(Released {
-                id,
-                name,
-                pool,
-                state,
-                owner: row.owner,
-            });
-        }
-    }
-    Ok(release)
+    Ok(Release {
+        // No row: nothing released, so the statement said nothing about the line; the caller looks.
+        queued: rows.is_empty() || rows.iter().any(|r| r.queued),
+        released: rows.into_iter().map(|r| r.node).collect(),
+    })
 }
 
 /// Takes the allocated `node` (locked by the caller's transaction) from its owner into `state` for an

@@ -262,6 +262,16 @@ pub fn withdraw(conn: &mut PgConnection, id: i64, reason: &str) -> QueryResult<O
         .optional()
 }
 
+/// `release OWNER`: withdraws `owner`'s request, waiting or granted, with its `withdraw` event (reason
+/// release); the state it had, `None` when it had none. A granted request's nodes are released by the
+/// release itself.
+pub fn withdraw_owner(conn: &mut PgConnection, owner: &str) -> QueryResult<Option<Withdrawn>> {
+    diesel::sql_query(include_str!("sql/queue_withdraw_owner.sql"))
+        .bind::<Text, _>(owner)
+        .get_result(conn)
+        .optional()
+}
+
 /// Writes a queue event about `owner`'s request (enqueue, withdraw): no node.
 pub fn record(
     conn: &mut PgConnection,

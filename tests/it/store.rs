@@ -187,7 +187,7 @@ fn allocate_held_by_count_renew_release_and_reap() {
     let release = nodes::release(conn, "other", None, NodeState::Ready, None).unwrap();
     assert_eq!(release.released.len(), 1);
     assert_eq!(release.released[0].name, "n2");
-    assert!(!release.withdrew && !release.waiting);
+    assert!(!release.queued, "nobody waits");
     assert!(
         nodes::release(conn, "other", None, NodeState::Ready, None)
             .unwrap()
