@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Ctx, admin, doctor, health, inventory, lease, legacy, queue, stats};
+use crate::commands::{
+    Ctx, admin, doctor, health, inventory, lease, legacy, metrics, queue, stats,
+};
 use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
@@ -176,6 +178,14 @@ pub enum Command {
     /// quarantines, health checks and waits in line, from the events.
     Stats(stats::StatsArgs),
 
+    /// The pool for Prometheus: nodes per pool and state, expired leases, allocations, reaps,
+    /// quarantines and the line, in the text exposition format (on stdout, or --textfile for
+    /// node_exporter's textfile collector).
+    ///
+    /// Only reads, in one statement: the readonly role may run it. Requests waiting for any pool carry
+    /// the label pool="" (no pool can have that name). No label names an owner.
+    Metrics(metrics::MetricsArgs),
+
     /// Mark a dirty node ready again. Exit 6 if the node is not dirty.
     Clean(admin::CleanArgs),
 
@@ -262,7 +272,8 @@ impl Command {
             | Command::StatusBaremetal(_)
             | Command::History(_)
             | Command::Queue(_)
-            | Command::Stats(_) => Group::Readonly,
+            | Command::Stats(_)
+            | Command::Metrics(_) => Group::Readonly,
             Command::Export
             | Command::Allocate(_)
             | Command::Release(_)
@@ -299,6 +310,7 @@ impl Command {
             Command::Reap(args) => args.run(ctx),
             Command::HealthCheck(args) => args.run(ctx),
             Command::Stats(args) => args.run(ctx),
+            Command::Metrics(args) => args.run(ctx),
             Command::Clean(args) => args.run(ctx),
             Command::Maintenance(args) => args.run(ctx),
             Command::GetField(args) => args.run(ctx),

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod keepalive;
 pub mod lease;
 pub mod legacy;
+pub mod metrics;
 pub mod queue;
 pub mod stats;
 pub mod wait;

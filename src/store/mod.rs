@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod events;
 pub mod health;
 mod hot;
+pub mod metrics;
 pub mod nodes;
 pub mod queue;
 mod roles;
