@@ -25,6 +25,7 @@ mod layers;
 
 mod lease;
 mod matching;
+mod metrics;
 
 mod legacy;
 mod model;
