@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    Ctx, admin, doctor, health, inventory, lease, legacy, metrics, queue, stats,
+    Ctx, admin, docs, doctor, health, inventory, lease, legacy, metrics, queue, stats,
 };
 use crate::domain::Group;
 use crate::error::Exit;
@@ -220,6 +220,17 @@ pub enum Command {
     /// against this host's. Only reads. Exit 0 when nothing FAILs, else exit 1 after every line.
     Doctor(doctor::DoctorArgs),
 
+    /// Print the shell completion script for SHELL (no database needed).
+    ///
+    /// bash: molteniron completions bash > /usr/share/bash-completion/completions/molteniron (or
+    /// `source <(molteniron completions bash)` in ~/.bashrc); zsh: to _molteniron in a directory of
+    /// $fpath; fish: to ~/.config/fish/completions/molteniron.fish.
+    Completions(docs::CompletionsArgs),
+
+    /// Write the man pages (molteniron.1 and molteniron-SUBCOMMAND.1 each) to --dir; for packaging.
+    #[command(hide = true)]
+    Man(docs::ManArgs),
+
     /// Delete a node; its events stay. Refuses an allocated node (exit 6) unless --force.
     Remove(inventory::RemoveArgs),
 
@@ -264,7 +275,9 @@ impl Command {
     /// permission error); `None` for `roles`, which needs ownership, not a group.
     pub fn needs(&self) -> Option<Group> {
         Some(match self {
-            Command::Roles(_) | Command::Doctor(_) => return None,
+            Command::Roles(_) | Command::Doctor(_) | Command::Completions(_) | Command::Man(_) => {
+                return None;
+            }
             Command::Status(args) | Command::StatusBaremetal(args) if args.show_secrets => {
                 Group::Job
             }
@@ -318,6 +331,8 @@ impl Command {
             Command::Status(args) => args.run(ctx, args.baremetal),
             Command::History(args) => args.run(ctx),
             Command::Doctor(args) => args.run(ctx),
+            Command::Completions(args) => args.run(Cli::command()),
+            Command::Man(args) => args.run(Cli::command()),
             Command::Remove(args) => args.run(ctx),
             Command::DeleteDb(args) => args.run(ctx),
             Command::StatusBaremetal(args) => args.run(ctx, true),

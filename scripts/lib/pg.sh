@@ -85,7 +85,7 @@ ensure_build_deps() {
 # Installs what the tests need beyond the build: Debian's pgbouncer (tests/it/pooler.rs runs one from a
 # temp dir; no service is started or used), Debian's prometheus for its promtool (tests/it/metrics.rs
 # checks `molteniron metrics` and contrib/prometheus/alerts.yml with it; the server is not used, and
-# node_exporter, which it recommends, is not installed) and man-db for `man -l` (tests/it/manpages.rs).
+# node_exporter, which it recommends, is not installed) and man-db for `man -l` (tests/it/completions.rs).
 ensure_test_deps() {
     local need=()
     [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)

@@ -4,6 +4,7 @@
 //! go to stderr. `cli` sits above and dispatches.
 
 pub mod admin;
+pub mod docs;
 pub mod doctor;
 pub mod health;
 pub mod inventory;

@@ -6,6 +6,7 @@
 
 mod chaos;
 mod cli;
+mod completions;
 mod concurrency;
 
 mod database;
