@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::commands::{Ctx, admin, doctor, health, inventory, lease, legacy, queue, stats};
+use crate::commands::{
+    Ctx, admin, docs, doctor, health, inventory, lease, legacy, metrics, queue, stats,
+};
 use crate::domain::Group;
 use crate::error::Exit;
 use crate::output::Format;
@@ -176,6 +178,14 @@ pub enum Command {
     /// quarantines, health checks and waits in line, from the events.
     Stats(stats::StatsArgs),
 
+    /// The pool for Prometheus: nodes per pool and state, expired leases, allocations, reaps,
+    /// quarantines and the line, in the text exposition format (on stdout, or --textfile for
+    /// node_exporter's textfile collector).
+    ///
+    /// Only reads, in one statement: the readonly role may run it. Requests waiting for any pool carry
+    /// the label pool="" (no pool can have that name). No label names an owner.
+    Metrics(metrics::MetricsArgs),
+
     /// Mark a dirty node ready again. Exit 6 if the node is not dirty.
     Clean(admin::CleanArgs),
 
@@ -209,6 +219,17 @@ pub enum Command {
     /// replicates synchronously, TLS on TCP connections, autovacuum on nodes, and the server's clock
     /// against this host's. Only reads. Exit 0 when nothing FAILs, else exit 1 after every line.
     Doctor(doctor::DoctorArgs),
+
+    /// Print the shell completion script for SHELL (no database needed).
+    ///
+    /// bash: molteniron completions bash > /usr/share/bash-completion/completions/molteniron (or
+    /// `source <(molteniron completions bash)` in ~/.bashrc); zsh: to _molteniron in a directory of
+    /// $fpath; fish: to ~/.config/fish/completions/molteniron.fish.
+    Completions(docs::CompletionsArgs),
+
+    /// Write the man pages (molteniron.1 and molteniron-SUBCOMMAND.1 each) to --dir; for packaging.
+    #[command(hide = true)]
+    Man(docs::ManArgs),
 
     /// Delete a node; its events stay. Refuses an allocated node (exit 6) unless --force.
     Remove(inventory::RemoveArgs),
@@ -254,7 +275,9 @@ impl Command {
     /// permission error); `None` for `roles`, which needs ownership, not a group.
     pub fn needs(&self) -> Option<Group> {
         Some(match self {
-            Command::Roles(_) | Command::Doctor(_) => return None,
+            Command::Roles(_) | Command::Doctor(_) | Command::Completions(_) | Command::Man(_) => {
+                return None;
+            }
             Command::Status(args) | Command::StatusBaremetal(args) if args.show_secrets => {
                 Group::Job
             }
@@ -262,7 +285,8 @@ impl Command {
             | Command::StatusBaremetal(_)
             | Command::History(_)
             | Command::Queue(_)
-            | Command::Stats(_) => Group::Readonly,
+            | Command::Stats(_)
+            | Command::Metrics(_) => Group::Readonly,
             Command::Export
             | Command::Allocate(_)
             | Command::Release(_)
@@ -299,6 +323,7 @@ impl Command {
             Command::Reap(args) => args.run(ctx),
             Command::HealthCheck(args) => args.run(ctx),
             Command::Stats(args) => args.run(ctx),
+            Command::Metrics(args) => args.run(ctx),
             Command::Clean(args) => args.run(ctx),
             Command::Maintenance(args) => args.run(ctx),
             Command::GetField(args) => args.run(ctx),
@@ -306,6 +331,8 @@ impl Command {
             Command::Status(args) => args.run(ctx, args.baremetal),
             Command::History(args) => args.run(ctx),
             Command::Doctor(args) => args.run(ctx),
+            Command::Completions(args) => args.run(Cli::command()),
+            Command::Man(args) => args.run(Cli::command()),
             Command::Remove(args) => args.run(ctx),
             Command::DeleteDb(args) => args.run(ctx),
             Command::StatusBaremetal(args) => args.run(ctx, true),

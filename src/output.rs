@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::domain::{Check, NodeState, escape_controls, plain, timestamp};
 use crate::fields::mask_secrets;
 use crate::store::events::Event;
+use crate::store::metrics::PoolMetrics;
 use crate::store::nodes::{Node, Reaped, Released};
 use crate::store::queue;
 
@@ -794,4 +795,125 @@ pub fn stats(usage: &[crate::store::health::Usage], format: Format) -> Result<()
         ],
         table,
     )
+}
+
+/// `metrics`: the pools in Prometheus' text exposition format (version 0.0.4), every family with its
+/// HELP and TYPE lines even when it has no sample. `molteniron_nodes` has a sample for every pool and
+/// every [`NodeState`], zeros included. The requests waiting for any pool are the queue's samples with
+/// an empty pool label (`pool=""`, which no pool can be named; Prometheus stores them without one).
+pub fn prometheus(pools: &[PoolMetrics], version: &str) -> String {
+    // (labels, value) of each pool's sample; `any_pool`: also the any-pool row's, as pool="".
+    let per_pool = |any_pool: bool, value: fn(&PoolMetrics) -> String| -> Vec<Sample> {
+        pools
+            .iter()
+            .filter_map(|p| match &p.pool {
+                Some(name) => Some((format!("pool=\"{}\"", label_value(name)), value(p))),
+                None => any_pool.then(|| ("pool=\"\"".to_owned(), value(p))),
+            })
+            .collect()
+    };
+    let nodes = pools
+        .iter()
+        .filter_map(|p| Some((p.pool.as_deref()?, p)))
+        .flat_map(|(name, p)| {
+            NodeState::ALL.iter().map(move |&state| {
+                (
+                    format!("pool=\"{}\",state=\"{state}\"", label_value(name)),
+                    p.nodes(state).to_string(),
+                )
+            })
+        })
+        .collect();
+    let families: [(&str, &str, &str, Vec<Sample>); 10] = [
+        (
+            "molteniron_nodes",
+            "gauge",
+            "Nodes per pool and state (every state, zeros included).",
+            nodes,
+        ),
+        (
+            "molteniron_expired_leases",
+            "gauge",
+            "Allocated nodes whose lease has expired and that reap has not released yet.",
+            per_pool(false, |p| p.expired_leases.to_string()),
+        ),
+        (
+            "molteniron_oldest_allocation_age_seconds",
+            "gauge",
+            "Seconds since the longest-held allocated node was allocated (0 when none is).",
+            per_pool(false, |p| p.oldest_allocation_age_seconds.to_string()),
+        ),
+        (
+            "molteniron_quarantined_nodes",
+            "gauge",
+            "Nodes in maintenance because failed jobs quarantined them.",
+            per_pool(false, |p| p.quarantined_nodes.to_string()),
+        ),
+        (
+            "molteniron_waiting_requests",
+            "gauge",
+            "Requests waiting in line (allocate --wait); pool=\"\" counts those for any pool.",
+            per_pool(true, |p| p.waiting_requests.to_string()),
+        ),
+        (
+            "molteniron_oldest_waiting_request_age_seconds",
+            "gauge",
+            "Seconds the longest-waiting request has waited in line (0 when none waits); pool=\"\" \
+             is those for any pool.",
+            per_pool(true, |p| p.oldest_waiting_request_age_seconds.to_string()),
+        ),
+        (
+            "molteniron_allocations_total",
+            "counter",
+            "Nodes allocated (allocate events, health checks' own included).",
+            per_pool(false, |p| p.allocations.to_string()),
+        ),
+        (
+            "molteniron_reaped_total",
+            "counter",
+            "Expired allocations released by reap.",
+            per_pool(false, |p| p.reaped.to_string()),
+        ),
+        (
+            "molteniron_quarantined_total",
+            "counter",
+            "Nodes quarantined after failed jobs in a row.",
+            per_pool(false, |p| p.quarantines.to_string()),
+        ),
+        (
+            "molteniron_info",
+            "gauge",
+            "The version of molteniron that wrote these metrics (always 1).",
+            vec![(
+                format!("version=\"{}\"", label_value(version)),
+                "1".to_owned(),
+            )],
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, samples) in families {
+        out.push_str(&format!(
+            "# HELP {name} {}\n# TYPE {name} {kind}\n",
+            help_text(help)
+        ));
+        for (labels, value) in samples {
+            out.push_str(&format!("{name}{{{labels}}} {value}\n"));
+        }
+    }
+    out
+}
+
+/// One sample of a metric family: its labels (`pool="default"`) and its value.
+type Sample = (String, String);
+
+/// A label value as the exposition format writes it: backslash, double quote and line feed escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+/// A HELP text as the exposition format writes it: backslash and line feed escaped.
+fn help_text(text: &str) -> String {
+    text.replace('\\', r"\\").replace('\n', r"\n")
 }

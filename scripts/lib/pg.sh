@@ -83,11 +83,17 @@ ensure_build_deps() {
 }
 
 # Installs what the tests need beyond the build: Debian's pgbouncer (tests/it/pooler.rs runs one from a
-# temp dir; no service is started or used).
+# temp dir; no service is started or used), Debian's prometheus for its promtool (tests/it/metrics.rs
+# checks `molteniron metrics` and contrib/prometheus/alerts.yml with it; the server is not used, and
+# node_exporter, which it recommends, is not installed) and man-db for `man -l` (tests/it/completions.rs).
 ensure_test_deps() {
-    [ -x /usr/sbin/pgbouncer ] && return 0
-    echo "molteniron: installing test dependencies: pgbouncer" >&2
-    apt_install pgbouncer
+    local need=()
+    [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+    command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+    command -v man >/dev/null 2>&1 || need+=(man-db)
+    [ ${#need[@]} -eq 0 ] && return 0
+    echo "molteniron: installing test dependencies: ${need[*]}" >&2
+    apt_install --no-install-recommends "${need[@]}"
 }
 
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ (call from the repository root).

@@ -4,12 +4,14 @@
 //! go to stderr. `cli` sits above and dispatches.
 
 pub mod admin;
+pub mod docs;
 pub mod doctor;
 pub mod health;
 pub mod inventory;
 pub mod keepalive;
 pub mod lease;
 pub mod legacy;
+pub mod metrics;
 pub mod queue;
 pub mod stats;
 pub mod wait;

@@ -1,4 +1,5 @@
-//! All SQL lives here, one file per table (entity): `nodes`, `events` and `queue` (the `requests` table), and `roles` for the script of
+//! All SQL lives here, one file per table (entity): `nodes`, `events` and `queue` (the `requests` table), `health` and
+//! `metrics` for those capabilities' statements, and `roles` for the script of
 //! `molteniron roles`. One function per query, named entity + verb (`nodes::allocate`, `events::list`);
 //! callers decide what to print, and nothing here prints. Hot statements go through `hot`, the one
 //! mechanism that binds `sql/*.sql` placeholders.
@@ -7,6 +8,7 @@ pub mod doctor;
 pub mod events;
 pub mod health;
 mod hot;
+pub mod metrics;
 pub mod nodes;
 pub mod queue;
 mod roles;

@@ -6,6 +6,7 @@
 
 mod chaos;
 mod cli;
+mod completions;
 mod concurrency;
 
 mod database;
@@ -25,6 +26,7 @@ mod layers;
 
 mod lease;
 mod matching;
+mod metrics;
 
 mod legacy;
 mod model;

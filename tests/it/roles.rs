@@ -140,7 +140,7 @@ impl<'a> Roles<'a> {
     }
 
     /// `molteniron ARGS` as `who`, asserting exit 0; returns stdout.
-    fn ok(&self, who: Who, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, who: Who, args: &[&str]) -> String {
         let args = self.args(who, args);
         self.dbs[0].ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }

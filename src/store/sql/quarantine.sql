@@ -38,10 +38,11 @@ WITH recent AS (
         updated_at = now()
     FROM due
     WHERE n.id = due.id AND n.state IN ('ready', 'dirty')
-    RETURNING n.id, n.name, n.maintenance_reason AS reason
+    RETURNING n.id, n.name, n.pool, n.maintenance_reason AS reason
 ), logged AS (
     INSERT INTO events (node_id, node_name, owner, action, detail)
-    SELECT id, name, NULL, 'quarantine', jsonb_build_object('reason', reason, 'failed_jobs', $2::integer)
+    SELECT id, name, NULL, 'quarantine',
+           jsonb_build_object('pool', pool, 'reason', reason, 'failed_jobs', $2::integer)
     FROM quarantined
 )
 SELECT id, name, reason FROM quarantined ORDER BY id

@@ -22,7 +22,7 @@ WITH expired AS MATERIALIZED (
 ), logged AS (
     INSERT INTO events (node_id, node_name, owner, action, detail)
     SELECT id, name, owner, 'reap',
-           jsonb_build_object('state', state, 'allocated_at', allocated_at,
+           jsonb_build_object('pool', pool, 'state', state, 'allocated_at', allocated_at,
                               'lease_expires_at', lease_expires_at)
     FROM reaped
 )
