@@ -93,7 +93,18 @@ ensure_test_deps() {
     command -v man >/dev/null 2>&1 || need+=(man-db)
     [ ${#need[@]} -eq 0 ] && return 0
     echo "molteniron: installing test dependencies: ${need[*]}" >&2
-    apt_install --no-install-recommends "${need[@]}"
+    # Debian's prometheus package (the tests need only its promtool) would start a Prometheus server
+    # on install: a policy-rc.d that refuses every start keeps it from running, and is removed after.
+    local policy=/usr/sbin/policy-rc.d sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        apt_install --no-install-recommends "${need[@]}" || { $sudo rm -f "$policy"; return 1; }
+        $sudo rm -f "$policy"
+    else
+        apt_install --no-install-recommends "${need[@]}"
+    fi
 }
 
 # Where cargo puts what it builds: CARGO_TARGET_DIR when set, else target/ (call from the repository root).
