@@ -70,6 +70,7 @@ pub fn wait_in_line(
         started: Instant::now(),
         progress: Progress::new(),
         lost: false,
+        picked_up: false,
     };
     let deadline = waiter.started + timeout;
     waiter.id = waiter.join()?;
@@ -110,6 +111,8 @@ struct Waiter<'a> {
     progress: Progress,
     /// Whether the database was unreachable at the last attempt (said once per outage).
     lost: bool,
+    /// Whether this process took its granted nodes (a signal after that gives them back).
+    picked_up: bool,
 }
 
 impl Waiter<'_> {
@@ -295,7 +298,10 @@ impl Waiter<'_> {
         })?;
         match picked {
             None => Ok(None),
-            Some(Some(nodes)) => Ok(Some(Found::Nodes(nodes))),
+            Some(Some(nodes)) => {
+                self.picked_up = true;
+                Ok(Some(Found::Nodes(nodes)))
+            }
             // Withdrawn between the heartbeat and the pick-up.
             Some(None) => self.gone().map(Some),
         }
@@ -382,6 +388,8 @@ impl Waiter<'_> {
                 .into())
             }
             Some(_) => {
+                // Granted at the last moment: withdrawing it took it, so its nodes are this process's.
+                self.picked_up = true;
                 let nodes = self
                     .ctx
                     .with_db_repeatable(|conn| Ok(nodes::held_by(conn, owner)?))?;
@@ -398,12 +406,16 @@ impl Waiter<'_> {
     /// their events), then the error that exits 128 + signal.
     fn interrupted(&mut self, sig: i32) -> anyhow::Error {
         self.progress.done();
-        let (id, owner) = (self.id, self.request.owner);
+        let (id, owner, picked_up) = (self.id, self.request.owner, self.picked_up);
         let name = signal_name(sig);
         let cleanup = self.ctx.with_db_repeatable(|conn| {
             Ok(conn.transaction(|conn| {
                 let withdrawn = line::withdraw(conn, id, "signal")?;
-                let granted = withdrawn.is_none_or(|w| w.state != crate::domain::RequestState::Waiting);
+                // Give back only nodes granted to this request: granted just now (still a row), or
+                // already picked up by this process. A request gone otherwise was taken by another
+                // process of the same owner, whose nodes are not this process's to release.
+                let granted = picked_up
+                    || withdrawn.is_some_and(|w| w.state == crate::domain::RequestState::Granted);
                 if granted {
                     let released =
                         nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
