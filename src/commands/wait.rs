@@ -82,12 +82,17 @@ pub fn wait_in_line(
         if Instant::now() >= deadline {
             return waiter.time_out(refusal);
         }
+        // A notification follows a process that just served the line: look at the request, but do not
+        // serve again (every waiter wakes at once). The timer's polls serve, and keep their own pace.
         let woken = waiter.woken();
-        if woken || Instant::now() >= next_poll {
-            if let Some(found) = waiter.poll()? {
+        let due = Instant::now() >= next_poll;
+        if woken || due {
+            if let Some(found) = waiter.poll(due)? {
                 return waiter.finish(found);
             }
-            next_poll = Instant::now() + jitter(ctx.config.poll_interval);
+            if due {
+                next_poll = Instant::now() + jitter(ctx.config.poll_interval);
+            }
         }
         std::thread::sleep(TICK);
     }
@@ -248,8 +253,9 @@ impl Waiter<'_> {
         woken
     }
 
-    /// Says the process is alive, looks at the request, and serves the line if nobody else is.
-    fn poll(&mut self) -> Result<Option<Found>> {
+    /// Says the process is alive, looks at the request, and (with `serve`) serves the line if nobody
+    /// else is.
+    fn poll(&mut self, serve: bool) -> Result<Option<Found>> {
         let id = self.id;
         let Some(beat) = self.with_conn(|conn| Ok(line::heartbeat(conn, id)?))? else {
             return Ok(None);
@@ -262,6 +268,9 @@ impl Waiter<'_> {
             }) => self.pick_up(),
             Some(Beat { ahead, .. }) => {
                 self.progress.show(self.request, ahead, self.started);
+                if !serve {
+                    return Ok(None);
+                }
                 let served = self.with_conn(|conn| Ok(queue::serve(conn, false)?))?;
                 if served.is_some_and(|s| s.granted > 0) {
                     // Perhaps to this request: look again at once.
