@@ -163,6 +163,9 @@ pub fn take_now(
         let mut seen = HashSet::new();
         let order: Vec<&LineRow> = line.iter().filter(|r| seen.insert(r.request)).collect();
         if let Some(position) = order.iter().position(|r| r.owner.as_deref() == Some(owner)) {
+            if !withdrawn.is_empty() {
+                queue::notify(conn)?;
+            }
             return Ok(InLine::OwnerWaiting {
                 position: position as i64 + 1,
             });

@@ -188,26 +188,30 @@ impl AllocateArgs {
         // taken; files this run creates are removed again if the allocation fails.
         let files = devstack::Files::open(self.hardware_info.as_deref(), self.localrc.as_deref())?;
         let decided = ctx.with_db_repeatable(|conn| {
-            if !files.any() {
-                return Ok(pool::take(conn, &request)?);
-            }
-            // With DevStack files, nodes the files cannot describe are refused in the allocation's own
-            // transaction, so nothing stays allocated.
-            conn.transaction(|conn| {
-                let outcome = pool::take(conn, &request)?;
-                match &outcome {
-                    Outcome::Granted(nodes) => devstack::check(nodes)
-                        .map_err(|e| invalid(format!("{e} (nothing was allocated)")))?,
-                    Outcome::AlreadyHeld(nodes) => devstack::check(nodes).map_err(|e| {
+            let outcome = pool::take(conn, &request)?;
+            // With DevStack files, nodes the files cannot describe are given back at once (with their
+            // events), so nothing stays allocated. Not one transaction around the allocation: that would
+            // hold the owner's lock while waiting for the line's, against a process serving the line
+            // that grants this owner (a deadlock).
+            match &outcome {
+                Outcome::Granted(nodes) if files.any() => {
+                    if let Err(e) = devstack::check(nodes) {
+                        let state = crate::domain::NodeState::Ready;
+                        nodes::release(conn, &self.owner, None, state, None)?;
+                        return Err(invalid(format!("{e} (the nodes were given back)")));
+                    }
+                }
+                Outcome::AlreadyHeld(nodes) if files.any() => {
+                    devstack::check(nodes).map_err(|e| {
                         invalid(format!(
                             "{e} (the nodes {} already held stay held)",
                             self.owner
                         ))
-                    })?,
-                    _ => {}
+                    })?;
                 }
-                Ok::<_, anyhow::Error>(outcome)
-            })
+                _ => {}
+            }
+            Ok(outcome)
         });
         let nodes = match decided.and_then(|outcome| {
             match (wait, wait.and_then(|_| waitable(&request, &outcome))) {
@@ -528,25 +532,41 @@ impl ReleaseArgs {
         // one, then hand the freed nodes on and wake the waiters. The release itself is done: a failure
         // here is said, and the next poll of any waiter serves the line.
         let mut withdrew = false;
+        let mut extra = Vec::new();
         if release.queued {
             let served = ctx.with_db_repeatable(|conn| {
-                let gone = node.is_none() && queue_store::withdraw_owner(conn, owner)?.is_some();
+                let gone = match node {
+                    None => queue_store::withdraw_owner(conn, owner)?,
+                    Some(_) => None,
+                };
+                // Granted between the release and the withdrawal (its waiter may be dead): those nodes
+                // go back too.
+                let late = match gone {
+                    Some(w) if w.state == crate::domain::RequestState::Granted => {
+                        nodes::release(conn, owner, None, state, Some(result))?.released
+                    }
+                    _ => Vec::new(),
+                };
                 queue::serve(conn, true)?;
-                if gone {
+                if gone.is_some() {
                     // Wake the withdrawn waiter even when serving granted nothing.
                     queue_store::notify(conn)?;
                 }
-                Ok(gone)
+                Ok((gone.is_some(), late))
             });
             match served {
-                Ok(gone) => withdrew = gone,
+                Ok((gone, late)) => {
+                    withdrew = gone;
+                    extra = late;
+                }
                 Err(e) => output::note(&format!("released; serving the line failed: {e:#}")),
             }
         }
         if withdrew {
             output::note(&format!("withdrew {owner}'s request from the line"));
         }
-        let released = release.released;
+        let mut released = release.released;
+        released.extend(extra);
         if released.is_empty() {
             if !withdrew {
                 output::note(&format!("{owner} holds no nodes; nothing to release"));

@@ -293,24 +293,33 @@ impl Waiter<'_> {
         }
     }
 
-    /// Takes the granted nodes: deletes the request and reads what the owner holds.
+    /// Takes the granted nodes: deletes the request and reads what the owner holds. All or nothing: if
+    /// some were taken from the owner between the grant and now (a forced maintenance, a reap), the rest
+    /// are given back and the request counts as withdrawn.
     fn pick_up(&mut self) -> Result<Option<Found>> {
-        let (id, owner) = (self.id, self.request.owner);
+        let (id, owner, count) = (self.id, self.request.owner, self.request.count);
         let picked = self.with_conn(|conn| {
             Ok(conn.transaction(|conn| {
-                if line::pick_up(conn, id)? {
-                    nodes::held_by(conn, owner).map(Some)
-                } else {
-                    Ok(None)
+                if !line::pick_up(conn, id)? {
+                    return Ok(None);
                 }
+                let held = nodes::held_by(conn, owner)?;
+                if held.len() as i64 != count {
+                    nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
+                    let detail = json!({"request": id, "reason": "incomplete", "held": held.len()});
+                    line::record(conn, owner, EventAction::Withdraw, detail)?;
+                    return Ok(Some(None));
+                }
+                Ok::<_, diesel::result::Error>(Some(Some(held)))
             })?)
         })?;
         match picked {
             None => Ok(None),
-            Some(Some(nodes)) => {
+            Some(Some(Some(nodes))) => {
                 self.picked_up = true;
                 Ok(Some(Found::Nodes(nodes)))
             }
+            Some(Some(None)) => Ok(Some(Found::Withdrawn("incomplete".to_owned()))),
             // Withdrawn between the heartbeat and the pick-up.
             Some(None) => self.gone().map(Some),
         }
@@ -365,6 +374,11 @@ impl Waiter<'_> {
                          so it was taken out of the line",
                         short_duration(self.config().waiter_timeout.as_secs() as i64)
                     ),
+                    "incomplete" => {
+                        "some of its nodes were taken from it before it could pick them up \
+                                     (a forced maintenance or a reap); the rest were given back"
+                            .to_owned()
+                    }
                     other => format!("it was withdrawn ({other})"),
                 };
                 Err(Failure::NotEnough {
@@ -397,12 +411,24 @@ impl Waiter<'_> {
                 .into())
             }
             Some(_) => {
-                // Granted at the last moment: withdrawing it took it, so its nodes are this process's.
-                self.picked_up = true;
-                let nodes = self
-                    .ctx
-                    .with_db_repeatable(|conn| Ok(nodes::held_by(conn, owner)?))?;
-                self.finish(Found::Nodes(nodes))
+                // Granted at the last moment: withdrawing it took it, so its nodes are this process's,
+                // all of them or none (as at a pick-up).
+                let count = self.request.count;
+                let nodes = self.ctx.with_db_repeatable(|conn| {
+                    let held = nodes::held_by(conn, owner)?;
+                    if held.len() as i64 != count {
+                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
+                        return Ok(None);
+                    }
+                    Ok(Some(held))
+                })?;
+                match nodes {
+                    Some(nodes) => {
+                        self.picked_up = true;
+                        self.finish(Found::Nodes(nodes))
+                    }
+                    None => self.finish(Found::Withdrawn("incomplete".to_owned())),
+                }
             }
             None => {
                 let found = self.gone()?;
@@ -418,7 +444,10 @@ impl Waiter<'_> {
         let (id, owner, picked_up) = (self.id, self.request.owner, self.picked_up);
         let name = signal_name(sig);
         let cleanup = self.ctx.with_db_repeatable(|conn| {
-            Ok(conn.transaction(|conn| {
+            // Withdraw and give back in one transaction that waits for nothing but the request's own
+            // row; serve the line only after it committed (waiting for the line's lock while holding
+            // the row would deadlock with a process serving the line that is granting this row).
+            conn.transaction(|conn| {
                 let withdrawn = line::withdraw(conn, id, "signal")?;
                 // Give back only nodes granted to this request: granted just now (still a row), or
                 // already picked up by this process. A request gone otherwise was taken by another
@@ -433,8 +462,10 @@ impl Waiter<'_> {
                         line::record(conn, owner, EventAction::Withdraw, detail)?;
                     }
                 }
-                queue::serve(conn, true).map(|_| ())
-            })?)
+                Ok::<_, diesel::result::Error>(())
+            })?;
+            queue::serve(conn, true)?;
+            Ok(())
         });
         let message = match cleanup {
             Ok(()) => format!(

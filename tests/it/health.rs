@@ -367,7 +367,15 @@ fn a_killed_health_check_leaves_its_node_to_reap() {
     diesel::sql_query("UPDATE nodes SET lease_expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .unwrap();
+    // Reaped, but never passed its check: it goes to maintenance, not back to jobs.
     db.ok(&["reap"]);
+    let (state, by, reason) = state_of(&db, "n0");
+    assert_eq!((state.as_str(), by.as_deref()), ("maintenance", Some("health_check")));
+    assert!(reason.unwrap().contains("did not finish"));
+    db.fails(&["allocate", "job", "1"], 3);
+    // A check that passes brings it back (failed checks are automatic, so --include-quarantined
+    // re-checks them).
+    db.ok(&["health-check", "--command", "exit 0", "--include-quarantined"]);
     db.ok(&["allocate", "job", "1"]);
 }
 

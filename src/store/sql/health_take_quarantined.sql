@@ -4,7 +4,7 @@
 -- health check.
 WITH target AS (
     SELECT id FROM nodes
-    WHERE id = $1 AND state = 'maintenance' AND maintenance_by = 'quarantine'
+    WHERE id = $1 AND state = 'maintenance' AND maintenance_by IN ('quarantine', 'health_check')
     FOR UPDATE SKIP LOCKED
 ), taken AS (
     UPDATE nodes AS n
