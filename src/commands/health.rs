@@ -81,6 +81,14 @@ impl HealthCheckArgs {
             }
         };
         let settings = &ctx.config.health_check;
+        let unfinished = ctx.with_db_repeatable(|conn| Ok(health::reap_unfinished(conn)?))?;
+        for node in &unfinished {
+            output::note(&format!(
+                "node {}: an earlier health check did not finish; it is in maintenance until a check passes \
+                 (--include-quarantined)",
+                node.name
+            ));
+        }
         let due = ctx.with_db_repeatable(|conn| {
             Ok(health::due(
                 conn,

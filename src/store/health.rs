@@ -38,6 +38,21 @@ pub fn quarantine(
         .load(conn)
 }
 
+/// A node left held by a health check whose process died, now put in maintenance.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Unfinished {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+}
+
+/// Puts in maintenance (by `health_check`) every node still held by a health check whose lease ran out
+/// (see `sql/health_reap.sql`); `health-check` runs it before it checks.
+pub fn reap_unfinished(conn: &mut PgConnection) -> QueryResult<Vec<Unfinished>> {
+    diesel::sql_query(include_str!("sql/health_reap.sql")).load(conn)
+}
+
 /// A node `health-check` may check now.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Due {

@@ -367,15 +367,28 @@ fn a_killed_health_check_leaves_its_node_to_reap() {
     diesel::sql_query("UPDATE nodes SET lease_expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .unwrap();
-    // Reaped, but never passed its check: it goes to maintenance, not back to jobs.
+    // reap (the job role's, from cron) leaves it; the next health-check run puts it in maintenance:
+    // it never passed its check, so it must not go back to jobs.
     db.ok(&["reap"]);
+    assert_eq!(state_of(&db, "n0").0, "allocated");
+    let (code, _, err) = db.run(&["health-check", "--command", "exit 0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("did not finish"), "{err}");
     let (state, by, reason) = state_of(&db, "n0");
-    assert_eq!((state.as_str(), by.as_deref()), ("maintenance", Some("health_check")));
+    assert_eq!(
+        (state.as_str(), by.as_deref()),
+        ("maintenance", Some("health_check"))
+    );
     assert!(reason.unwrap().contains("did not finish"));
     db.fails(&["allocate", "job", "1"], 3);
     // A check that passes brings it back (failed checks are automatic, so --include-quarantined
     // re-checks them).
-    db.ok(&["health-check", "--command", "exit 0", "--include-quarantined"]);
+    db.ok(&[
+        "health-check",
+        "--command",
+        "exit 0",
+        "--include-quarantined",
+    ]);
     db.ok(&["allocate", "job", "1"]);
 }
 
