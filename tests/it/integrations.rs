@@ -189,3 +189,146 @@ fn jenkins_job_builder_renders_the_templates_and_their_steps_allocate_and_releas
         "the marker file makes the release --failed with its reason"
     );
 }
+
+/// `ansible-playbook PLAYBOOK` against localhost, the binary under test on PATH, the test's database.
+fn ansible_playbook(
+    db: &TestDb,
+    bin: &Path,
+    playbook: &Path,
+    vars: &Path,
+) -> (i32, String, String) {
+    run(Command::new(tool("ansible-playbook"))
+        .args(["-i", "localhost,", "-c", "local"])
+        // The modules run under ansible's own Python, not whatever `python3` discovery finds.
+        .args([
+            "-e",
+            "ansible_python_interpreter={{ ansible_playbook_python }}",
+        ])
+        .arg("-e")
+        .arg(format!("@{}", vars.display()))
+        .arg(playbook)
+        .env("PATH", path_with(bin))
+        .env("ANSIBLE_ROLES_PATH", Path::new(REPO).join("roles"))
+        .env("ANSIBLE_LOCAL_TEMP", bin.join("ansible-tmp"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("MOLTENIRON_DATABASE_URL", db.url())
+        .env("MOLTENIRON_CONFIG", "/dev/null"))
+}
+
+#[test]
+fn zuul_roles_allocate_as_facts_with_devstack_files_and_release_the_build() {
+    let db = TestDb::new();
+    db.import(NODES);
+    let bin = bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let (hardware_info, localrc, facts) = (
+        dir.path().join("hardware_info"),
+        dir.path().join("devstack/localrc"),
+        dir.path().join("facts.json"),
+    );
+    let vars = dir.path().join("vars.json");
+    std::fs::write(
+        &vars,
+        format!(
+            r#"{{"zuul": {{"build": "5f0c2a9e", "node_priority": 2}},
+                "molteniron_filters": ["--arch", "ppc64el"],
+                "molteniron_hardware_info": "{}", "molteniron_localrc": "{}"}}"#,
+            hardware_info.display(),
+            localrc.display()
+        ),
+    )
+    .unwrap();
+    // The pre-run playbook as Zuul runs it, then a play that writes the facts it set to a file.
+    let pre_run = dir.path().join("pre-run.yaml");
+    std::fs::write(
+        &pre_run,
+        format!(
+            "- import_playbook: {REPO}/playbooks/molteniron-allocate.yaml\n\
+             - hosts: all\n  tasks:\n    - copy:\n        dest: {}\n        content: \
+             \"{{{{ {{'nodes': molteniron_nodes, 'names': molteniron_node_names, 'argv': molteniron_allocate_argv}} | to_json }}}}\"\n      no_log: true\n",
+            facts.display()
+        ),
+    )
+    .unwrap();
+
+    let (code, stdout, err) = ansible_playbook(&db, bin.path(), &pre_run, &vars);
+    assert_eq!(code, 0, "pre-run failed: {stdout}{err}");
+    assert!(
+        !stdout.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "a password in the job log: {stdout}"
+    );
+    assert!(stdout.contains("5f0c2a9e holds ci-0"), "{stdout}");
+    assert_eq!(held_by(&db, "5f0c2a9e"), 1);
+
+    let facts: serde_json::Value = serde_json::from_str(&read(&facts)).unwrap();
+    assert_eq!(facts["names"], serde_json::json!(["ci-0"]));
+    assert_eq!(facts["nodes"][0]["owner"], "5f0c2a9e");
+    assert_eq!(facts["nodes"][0]["properties"]["cpu_arch"], "ppc64el");
+    let argv: Vec<&str> = facts["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let at = |flag: &str| argv[argv.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(
+        at("--priority"),
+        "-2",
+        "Zuul's node_priority 2 is served after 0: {argv:?}"
+    );
+    assert_eq!(at("--wait-timeout"), "1h");
+    assert!(argv.contains(&"--wait") && at("-o") == "json", "{argv:?}");
+    assert_eq!(
+        read(&hardware_info),
+        "10.7.0.1 de:ad:be:ef:07:01 admin s3cr3t-zero\n"
+    );
+    assert!(read(&localrc).contains("IRONIC_HW_NODE_CPU=16\n"));
+
+    let (code, stdout, err) = ansible_playbook(
+        &db,
+        bin.path(),
+        &Path::new(REPO).join("playbooks/molteniron-release.yaml"),
+        &vars,
+    );
+    assert_eq!(code, 0, "post-run failed: {stdout}{err}");
+    assert_eq!(held_by(&db, "5f0c2a9e"), 0, "post-run gave the node back");
+    // A build that never got a node: post-run still succeeds.
+    let (code, stdout, err) = ansible_playbook(
+        &db,
+        bin.path(),
+        &Path::new(REPO).join("playbooks/molteniron-release.yaml"),
+        &vars,
+    );
+    assert_eq!(code, 0, "a second post-run failed: {stdout}{err}");
+}
+
+#[test]
+fn zuul_allocate_role_fails_the_pre_run_with_molteniron_s_error_and_no_secret() {
+    let db = TestDb::new();
+    db.import(NODES);
+    let bin = bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let vars = dir.path().join("vars.json");
+    std::fs::write(
+        &vars,
+        format!(
+            r#"{{"zuul": {{"build": "b-8"}}, "molteniron_count": 3,
+                "molteniron_hardware_info": "{0}/hw", "molteniron_localrc": "{0}/localrc"}}"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, err) = ansible_playbook(
+        &db,
+        bin.path(),
+        &Path::new(REPO).join("playbooks/molteniron-allocate.yaml"),
+        &vars,
+    );
+    assert_ne!(code, 0, "asking for 3 of 2 nodes must fail: {stdout}");
+    assert!(
+        stdout.contains("molteniron allocate exited 8"),
+        "{stdout}{err}"
+    );
+    assert!(!stdout.contains("s3cr3t"), "{stdout}");
+    assert_eq!(held_by(&db, "b-8"), 0);
+}
