@@ -332,3 +332,116 @@ fn zuul_allocate_role_fails_the_pre_run_with_molteniron_s_error_and_no_secret() 
     assert!(!stdout.contains("s3cr3t"), "{stdout}");
     assert_eq!(held_by(&db, "b-8"), 0);
 }
+
+/// Sources devstack/settings and devstack/plugin.sh the way stack.sh and unstack.sh do, with only the
+/// DevStack helpers the plugin calls stood in, and prints what `stack extra` exported.
+const DEVSTACK_DRIVER: &str = r#"
+set -e
+function enable_service { :; }
+function is_service_enabled { [[ "$1" == molteniron ]]; }
+function die { echo "die: line $1: $2" >&2; exit 1; }
+source "$PLUGIN_DIR/settings"
+source "$PLUGIN_DIR/plugin.sh" stack pre-install
+source "$PLUGIN_DIR/plugin.sh" stack install
+source "$PLUGIN_DIR/plugin.sh" stack post-config
+source "$PLUGIN_DIR/plugin.sh" stack extra
+bash -c 'echo "exported: $IRONIC_HW_ARCH $IRONIC_HW_NODE_CPU $IRONIC_HW_NODE_RAM $IRONIC_HW_NODE_DISK"'
+echo "owner: $MOLTENIRON_OWNER"
+if [[ -n "$UNSTACK" ]]; then source "$PLUGIN_DIR/plugin.sh" unstack; echo unstacked; fi
+"#;
+
+fn devstack(db: &TestDb, bin: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", DEVSTACK_DRIVER])
+        .env("PLUGIN_DIR", Path::new(REPO).join("devstack"))
+        .env("PATH", path_with(bin))
+        .env("MOLTENIRON_DATABASE_URL", db.url())
+        .env("MOLTENIRON_CONFIG", "/dev/null")
+        .env_remove("BUILD_TAG")
+        .env_remove("ZUUL_BUILD")
+        .env_remove("MOLTENIRON_OWNER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn devstack_plugin_allocates_in_stack_extra_and_releases_in_unstack() {
+    let db = TestDb::new();
+    db.import(NODES);
+    let bin = bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let hwinfo = dir.path().join("ironic/hardware_info");
+    let (code, stdout, err) = devstack(
+        &db,
+        bin.path(),
+        &[
+            ("IRONIC_HWINFO_FILE", hwinfo.to_str().unwrap()),
+            ("BUILD_TAG", "jenkins-devstack-3"),
+            ("MOLTENIRON_ALLOCATE_ARGS", "--arch ppc64el --min-cpus 16"),
+            ("MOLTENIRON_COUNT", "2"),
+            ("UNSTACK", ""),
+        ],
+    );
+    assert_eq!(code, 0, "stack: {stdout}{err}");
+    assert!(
+        !stdout.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "a password in the log: {stdout}{err}"
+    );
+    assert!(
+        stdout.contains("exported: ppc64el 16 32000 250\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("owner: jenkins-devstack-3\n"),
+        "BUILD_TAG is the owner: {stdout}"
+    );
+    assert_eq!(
+        read(&hwinfo),
+        "10.7.0.1 de:ad:be:ef:07:01 admin s3cr3t-zero\n10.7.0.2 de:ad:be:ef:07:02 admin s3cr3t-one\n"
+    );
+    assert_eq!(held_by(&db, "jenkins-devstack-3"), 2);
+
+    // unstack.sh in a new shell: the same owner, from the same settings, gives the nodes back.
+    let (code, stdout, err) = devstack(
+        &db,
+        bin.path(),
+        &[
+            ("IRONIC_HWINFO_FILE", hwinfo.to_str().unwrap()),
+            ("BUILD_TAG", "jenkins-devstack-3"),
+            ("MOLTENIRON_COUNT", "2"),
+            ("MOLTENIRON_ALLOCATE_ARGS", "--arch ppc64el --min-cpus 16"),
+            ("UNSTACK", "1"),
+        ],
+    );
+    assert_eq!(code, 0, "unstack: {stdout}{err}");
+    assert!(stdout.contains("unstacked"), "{stdout}");
+    assert_eq!(held_by(&db, "jenkins-devstack-3"), 0);
+}
+
+#[test]
+fn devstack_plugin_dies_when_the_request_can_never_be_satisfied_and_takes_nothing() {
+    let db = TestDb::new();
+    db.import(NODES);
+    let bin = bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let hwinfo = dir.path().join("hardware_info");
+    let (code, stdout, err) = devstack(
+        &db,
+        bin.path(),
+        &[
+            ("IRONIC_HWINFO_FILE", hwinfo.to_str().unwrap()),
+            ("MOLTENIRON_OWNER", "ds-9"),
+            ("MOLTENIRON_ALLOCATE_ARGS", "--arch x86_64"),
+            ("UNSTACK", ""),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        err.contains("die: line") && err.contains("molteniron allocate for ds-9 failed (exit 8)"),
+        "{err}"
+    );
+    assert!(!stdout.contains("exported"), "{stdout}");
+    assert_eq!(held_by(&db, "ds-9"), 0);
+}
