@@ -136,7 +136,7 @@ use_database() {
 
 # Installs the Python tools the integration tests check contrib/ against (tests/it/integrations.rs):
 # jenkins-job-builder's `jenkins-jobs test` for contrib/jenkins/, and ansible-core's `ansible-playbook` for
-# roles/ and playbooks/. They go into a venv under the target directory (created once; pip runs again only
+# roles/ and playbooks/ (devstack/ needs only bash). They go into a venv under the target directory (created once; pip runs again only
 # when a tool is missing), whose bin/ is put first on PATH for the tests. Debian's python3-venv is
 # installed when `python3 -m venv` is not available.
 ensure_python_tools() {

@@ -1,4 +1,4 @@
-//! The CI wiring in contrib/jenkins, roles/ and playbooks/, checked by the real tools they target
+//! The CI wiring in contrib/jenkins, roles/, playbooks/ and devstack/, checked by the real tools they target
 //! (jenkins-job-builder, ansible-core: scripts/test installs them into a venv and puts it on PATH) and
 //! run against the real binary and a real PostgreSQL. A missing tool fails the test, never skips it.
 
