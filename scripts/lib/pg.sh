@@ -133,3 +133,23 @@ use_database() {
         start_private_postgres
     fi
 }
+
+# Installs the Python tools the integration tests check contrib/ against (tests/it/integrations.rs):
+# jenkins-job-builder's `jenkins-jobs test` for contrib/jenkins/, and ansible-core's `ansible-playbook` for
+# roles/ and playbooks/ (devstack/ needs only bash). They go into a venv under the target directory (created once; pip runs again only
+# when a tool is missing), whose bin/ is put first on PATH for the tests. Debian's python3-venv is
+# installed when `python3 -m venv` is not available.
+ensure_python_tools() {
+    local venv
+    venv="$(cargo_target_dir)/venv"
+    case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+    if [ ! -x "$venv/bin/jenkins-jobs" ] || [ ! -x "$venv/bin/ansible-playbook" ]; then
+        command -v python3 >/dev/null 2>&1 || apt_install python3
+        if [ ! -x "$venv/bin/python3" ]; then
+            python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+        fi
+        echo "molteniron: installing jenkins-job-builder and ansible-core into $venv" >&2
+        "$venv/bin/python3" -m pip install -q 'jenkins-job-builder>=6,<7' 'ansible-core>=2.16,<2.20'
+    fi
+    export PATH="$venv/bin:$PATH"
+}

@@ -20,6 +20,7 @@ mod faults;
 mod health;
 mod history;
 
+mod integrations;
 mod inventory;
 mod keepalive;
 mod layers;
