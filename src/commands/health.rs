@@ -191,7 +191,7 @@ impl HealthCheckArgs {
                 return row(
                     "skipped",
                     0.0,
-                    format!("could not take it: {}", first_line(&e)),
+                    format!("could not take it: {}", ctx.cause(&e)),
                 );
             }
         };
@@ -252,7 +252,7 @@ impl HealthCheckArgs {
                 seconds,
                 format!(
                     "could not record the result ({}); the node is left to reap",
-                    first_line(&e)
+                    ctx.cause(&e)
                 ),
             ),
         }
@@ -364,16 +364,6 @@ fn mask_all(text: &str, secrets: &[String]) -> String {
     secrets.into_iter().fold(text.to_owned(), |text, secret| {
         text.replace(secret.as_str(), "***")
     })
-}
-
-fn first_line(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
 }
 
 #[cfg(test)]

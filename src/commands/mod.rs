@@ -255,15 +255,19 @@ fn no_holder(group: Group) -> String {
 /// Exponential backoff with jitter: about 100 ms × 2^(attempt-1), capped at 5 s, each wait drawn between
 /// half and all of that so that many jobs retrying together spread out.
 fn backoff(attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
     let ceiling = Duration::from_millis(100).saturating_mul(1 << attempt.min(16).saturating_sub(1));
     let ceiling = ceiling.min(Duration::from_secs(5));
-    // RandomState is seeded randomly per process: enough randomness for jitter, no extra crate.
+    ceiling.mul_f64(0.5 + random_fraction() / 2.0)
+}
+
+/// A number in [0, 1) for jitter (retries, waiters' polls). RandomState is seeded randomly per
+/// process: enough randomness for jitter, no extra crate.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
-    ceiling.mul_f64(fraction)
+    (random % 1000) as f64 / 1000.0
 }
 
 /// Turns a validation message into an exit-1 error.

@@ -164,7 +164,7 @@ impl Waiter<'_> {
                     self.lost = true;
                     output::note(&format!(
                         "lost the database while waiting ({}); trying again every {}",
-                        first_line(&e),
+                        self.ctx.cause(&e),
                         short_duration(self.config().poll_interval.as_secs().max(1) as i64)
                     ));
                 }
@@ -474,7 +474,7 @@ impl Waiter<'_> {
             Err(e) => format!(
                 "interrupted by {name} while waiting in line; could not withdraw the request ({}): it \
                  leaves the line within waiter_timeout",
-                first_line(&e)
+                self.ctx.cause(&e)
             ),
         };
         Failure::Interrupted {
@@ -554,11 +554,7 @@ fn waited(started: Instant) -> String {
 
 /// `interval` drawn between 75 % and 125 %, so that many waiters do not poll in step.
 fn jitter(interval: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    interval.mul_f64(0.75 + (random % 1000) as f64 / 2000.0)
+    interval.mul_f64(0.75 + super::random_fraction() / 2.0)
 }
 
 fn signal_name(sig: i32) -> &'static str {
@@ -567,14 +563,4 @@ fn signal_name(sig: i32) -> &'static str {
         signal_hook::consts::SIGHUP => "SIGHUP",
         _ => "SIGTERM",
     }
-}
-
-fn first_line(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
 }
