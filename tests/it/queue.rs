@@ -705,3 +705,34 @@ fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
         1
     );
 }
+
+/// On a terminal the waiting line is one line redrawn in place (`\r` and erase-line), ended by a newline
+/// when the wait ends; `script` (util-linux) gives the waiter a real pseudo-terminal.
+#[test]
+fn on_a_terminal_the_progress_is_one_redrawn_line() {
+    let db = TestDb::new();
+    db.seed("n", 1, "default");
+    db.ok(&["allocate", "holder", "1"]);
+    let config = fast_config();
+    let command = format!(
+        "{} --config {} allocate j 1 --wait --wait-timeout 2s >/dev/null",
+        env!("CARGO_BIN_EXE_molteniron"),
+        config.path().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("MOLTENIRON_DATABASE_URL", db.url())
+        .env("MOLTENIRON_CONFIG", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("\r\x1b[Kmolteniron: waiting in line for 1 node(s) of any pool: position 1"),
+        "{text:?}"
+    );
+    // One redrawn line, not one line per poll: the only newlines end it and the error.
+    assert!(text.matches('\n').count() <= 3, "{text:?}");
+    assert!(text.contains("(waited 2s)"), "{text:?}");
+}
