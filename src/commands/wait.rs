@@ -303,14 +303,7 @@ impl Waiter<'_> {
                 if !line::pick_up(conn, id)? {
                     return Ok(None);
                 }
-                let held = nodes::held_by(conn, owner)?;
-                if held.len() as i64 != count {
-                    nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
-                    let detail = json!({"request": id, "reason": "incomplete", "held": held.len()});
-                    line::record(conn, owner, EventAction::Withdraw, detail)?;
-                    return Ok(Some(None));
-                }
-                Ok::<_, diesel::result::Error>(Some(Some(held)))
+                all_or_none(conn, owner, id, count).map(Some)
             })?)
         })?;
         match picked {
@@ -414,14 +407,9 @@ impl Waiter<'_> {
                 // Granted at the last moment: withdrawing it took it, so its nodes are this process's,
                 // all of them or none (as at a pick-up).
                 let count = self.request.count;
-                let nodes = self.ctx.with_db_repeatable(|conn| {
-                    let held = nodes::held_by(conn, owner)?;
-                    if held.len() as i64 != count {
-                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
-                        return Ok(None);
-                    }
-                    Ok(Some(held))
-                })?;
+                let nodes = self
+                    .ctx
+                    .with_db_repeatable(|conn| Ok(all_or_none(conn, owner, id, count)?))?;
                 match nodes {
                     Some(nodes) => {
                         self.picked_up = true;
@@ -483,6 +471,25 @@ impl Waiter<'_> {
         }
         .into()
     }
+}
+
+/// The nodes `owner` holds for request `id` once it was granted: all `count` of them, or none (some
+/// were taken from the owner before the pick-up, by a forced maintenance or a reap): then the rest are
+/// given back and the request counts as withdrawn ("incomplete").
+fn all_or_none(
+    conn: &mut PgConnection,
+    owner: &str,
+    id: i64,
+    count: i64,
+) -> diesel::QueryResult<Option<Vec<Node>>> {
+    let held = nodes::held_by(conn, owner)?;
+    if held.len() as i64 == count {
+        return Ok(Some(held));
+    }
+    nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
+    let detail = json!({"request": id, "reason": "incomplete", "held": held.len()});
+    line::record(conn, owner, EventAction::Withdraw, detail)?;
+    Ok(None)
 }
 
 /// The stderr progress of a waiting allocate: a line when it starts waiting, then one a minute and
