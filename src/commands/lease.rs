@@ -216,8 +216,22 @@ impl AllocateArgs {
         let nodes = match decided.and_then(|outcome| {
             match (wait, wait.and_then(|_| waitable(&request, &outcome))) {
                 (Some(timeout), Some(refusal)) => {
-                    let nodes = wait::wait_in_line(ctx, &request, timeout, &refusal)
-                        .map_err(|e| waited_json(e, format))?;
+                    let nodes = match wait::wait_in_line(ctx, &request, timeout, &refusal)
+                        .map_err(|e| waited_json(e, format))?
+                    {
+                        wait::Waited::Nodes(nodes) => nodes,
+                        // Rare: another allocate of this owner got nodes first (see wait::Waited).
+                        wait::Waited::Decided(Outcome::AlreadyHeld(nodes)) if files.any() => {
+                            devstack::check(&nodes).map_err(|e| {
+                                invalid(format!(
+                                    "{e} (the nodes {} already held stay held)",
+                                    self.owner
+                                ))
+                            })?;
+                            return granted(&request, Outcome::AlreadyHeld(nodes), format);
+                        }
+                        wait::Waited::Decided(outcome) => granted(&request, outcome, format)?,
+                    };
                     if files.any() {
                         if let Err(e) = devstack::check(&nodes) {
                             let state = crate::domain::NodeState::Ready;

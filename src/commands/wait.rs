@@ -25,7 +25,7 @@ use crate::db;
 use crate::domain::EventAction;
 use crate::error::{Failure, is_transient};
 use crate::output::{self, short_duration};
-use crate::pool::Request;
+use crate::pool::{self, Outcome, Request};
 use crate::queue;
 use crate::store::nodes::{self, Node};
 use crate::store::queue as line;
@@ -44,6 +44,15 @@ pub struct Refusal {
     pub why: String,
 }
 
+/// How a wait ended well.
+pub enum Waited {
+    /// Granted in line and picked up: these nodes.
+    Nodes(Vec<Node>),
+    /// The owner held nodes when it came to join (another allocate of the same owner at that moment):
+    /// what an allocate decides now, for the caller to report as usual.
+    Decided(Outcome),
+}
+
 /// Waits in line for `request` for at most `timeout`; returns the nodes once granted and picked up.
 /// On timeout it exits 3 with `refusal`'s message and how long it waited; on withdrawal exit 3 saying
 /// why; on SIGINT/SIGTERM/SIGHUP 128 + signal (request withdrawn, nothing held).
@@ -52,7 +61,7 @@ pub fn wait_in_line(
     request: &Request,
     timeout: Duration,
     refusal: &Refusal,
-) -> Result<Vec<Node>> {
+) -> Result<Waited> {
     let signal = Arc::new(AtomicUsize::new(0));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -73,14 +82,20 @@ pub fn wait_in_line(
         picked_up: false,
     };
     let deadline = waiter.started + timeout;
-    waiter.id = waiter.join()?;
+    let Some(id) = waiter.join()? else {
+        // The owner came to hold nodes between the refusal and joining: decide again, as an allocate
+        // would now (the same request gets them back, another one conflicts).
+        let outcome = ctx.with_db_repeatable(|conn| Ok(pool::take(conn, request)?))?;
+        return Ok(Waited::Decided(outcome));
+    };
+    waiter.id = id;
     let mut next_poll = Instant::now();
     loop {
         if let Some(sig) = waiter.signalled() {
             return Err(waiter.interrupted(sig));
         }
         if Instant::now() >= deadline {
-            return waiter.time_out(refusal);
+            return waiter.time_out(refusal).map(Waited::Nodes);
         }
         // A notification follows a process that just served the line: look at the request, but do not
         // serve again (every waiter wakes at once). The timer's polls serve, and keep their own pace.
@@ -88,7 +103,7 @@ pub fn wait_in_line(
         let due = Instant::now() >= next_poll;
         if woken || due {
             if let Some(found) = waiter.poll(due)? {
-                return waiter.finish(found);
+                return waiter.finish(found).map(Waited::Nodes);
             }
             if due {
                 next_poll = Instant::now() + jitter(ctx.config.poll_interval);
@@ -175,8 +190,10 @@ impl Waiter<'_> {
     }
 
     /// Joins the line (or the owner's request already in it) and serves the line once; returns the
-    /// request's id. Retries a transient failure within the retry budget like any command.
-    fn join(&mut self) -> Result<i64> {
+    /// request's id, or `None` when the owner holds nodes (an allocate of the same owner got them since
+    /// this one was refused): it does not join then. Retries a transient failure within the retry budget
+    /// like any command.
+    fn join(&mut self) -> Result<Option<i64>> {
         let request = self.request;
         let filter = request.filter.to_json();
         let waiter = format!("{} pid {}", db::application_name(), std::process::id());
@@ -192,7 +209,9 @@ impl Waiter<'_> {
         };
         let enqueued = self.ctx.with_db_repeatable(|conn| {
             let enqueued = conn.transaction(|conn| {
-                let enqueued = line::enqueue(conn, &new)?;
+                let Some(enqueued) = line::enqueue(conn, &new)? else {
+                    return Ok(None);
+                };
                 if enqueued.inserted {
                     let mut detail = json!({
                         "request": enqueued.id,
@@ -208,8 +227,11 @@ impl Waiter<'_> {
                     }
                     line::record(conn, request.owner, EventAction::Enqueue, detail)?;
                 }
-                Ok::<_, diesel::result::Error>(enqueued)
+                Ok::<_, diesel::result::Error>(Some(enqueued))
             })?;
+            let Some(enqueued) = enqueued else {
+                return Ok(None);
+            };
             if enqueued.request != filter || i64::from(enqueued.count) != request.count {
                 return Err(Failure::Conflict(format!(
                     "{} already waits in line for another request ({} node(s)); release {} to withdraw it",
@@ -218,15 +240,18 @@ impl Waiter<'_> {
                 .into());
             }
             queue::serve(conn, true)?;
-            Ok(enqueued)
+            Ok(Some(enqueued))
         })?;
+        let Some(enqueued) = enqueued else {
+            return Ok(None);
+        };
         if !enqueued.inserted {
             output::note(&format!(
                 "{} already waits in line; joining its request (it keeps its place)",
                 request.owner
             ));
         }
-        Ok(enqueued.id)
+        Ok(Some(enqueued.id))
     }
 
     /// Which signal arrived, if one did.

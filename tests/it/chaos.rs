@@ -207,6 +207,14 @@ fn assert_state_matches_events(conn: &mut PgConnection, violations: &mut Vec<Str
 }
 
 #[derive(QueryableByName, Debug)]
+struct Trail {
+    #[diesel(sql_type = Text)]
+    owner: String,
+    #[diesel(sql_type = Text)]
+    trail: String,
+}
+
+#[derive(QueryableByName, Debug)]
 struct QueueEvent {
     #[diesel(sql_type = BigInt)]
     id: i64,
@@ -229,15 +237,23 @@ fn assert_the_line_ended_in_order(conn: &mut PgConnection, violations: &mut Vec<
             "{left} requests are left in line with no waiter alive"
         ));
     }
-    let held = count(
-        conn,
-        "SELECT count(*) AS n FROM nodes AS n WHERE n.owner IS NOT NULL AND EXISTS (
-             SELECT 1 FROM events AS w WHERE w.action = 'withdraw' AND w.owner = n.owner
-               AND w.id > (SELECT max(a.id) FROM events AS a WHERE a.action = 'allocate' AND a.owner = n.owner))",
-    );
-    if held != 0 {
+    // Each such owner with its trail of events (for the diagnosis: what withdrew, what allocated).
+    let held: Vec<Trail> = diesel::sql_query(
+        "SELECT n.owner, string_agg(concat_ws(' ', e.id, e.action, e.node_name, e.detail::text), '; '
+                                    ORDER BY e.id) AS trail
+         FROM (SELECT DISTINCT owner FROM nodes AS n WHERE n.owner IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM events AS w WHERE w.action = 'withdraw' AND w.owner = n.owner
+                     AND w.id > (SELECT max(a.id) FROM events AS a
+                                 WHERE a.action = 'allocate' AND a.owner = n.owner))) AS n
+         JOIN events AS e ON e.owner = n.owner
+         GROUP BY n.owner",
+    )
+    .load(conn)
+    .unwrap();
+    for t in held {
         violations.push(format!(
-            "{held} nodes are held by owners whose request was withdrawn"
+            "{} holds nodes although its request was withdrawn after its last allocation: {}",
+            t.owner, t.trail
         ));
     }
     // enqueue (with its pool), the first allocate of a granted request, withdraw: in commit order.

@@ -706,6 +706,161 @@ fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
     );
 }
 
+/// Counts the molteniron sessions waiting for the owner's advisory lock.
+const WAITING_FOR_THE_OWNER: &str = "SELECT count(*) AS n FROM pg_stat_activity \
+     WHERE datname = current_database() AND application_name LIKE 'molteniron %' \
+     AND wait_event = 'advisory'";
+
+/// An owner never waits in line while it holds nodes: an `allocate --wait` refused at once, whose owner
+/// gets nodes from another allocate before it joins, does not join (it would never be granted, and would
+/// hold back the nodes it could use until its timeout). A lock on the table of requests stops the waiter
+/// right where it joins; the other allocate commits meanwhile; then the waiter sees the owner's nodes and
+/// ends at once with the usual conflict (another request), holding no place in line.
+#[test]
+fn an_owner_that_got_nodes_while_it_was_refused_does_not_join_the_line() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    db.seed("p", 1, "p");
+    db.seed("q", 1, "q");
+    db.ok(&["allocate", "holder", "1", "p"]);
+    let mut gate = db.conn();
+    gate.batch_execute("BEGIN; LOCK TABLE requests IN SHARE MODE")
+        .unwrap();
+    let config = fast_config();
+    let child = waiter(&db, &config, &["same", "1", "p", "--wait-timeout", "60s"]);
+    await_count(
+        &db,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
+        1,
+    );
+    db.ok(&["allocate", "same", "1", "q"]);
+    gate.batch_execute("COMMIT").unwrap();
+    let (code, _, err) = finish(child, Duration::from_secs(15));
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.contains("same already holds 1 node(s) of pool q"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&mut db.conn(), "SELECT count(*) AS n FROM requests"),
+        0
+    );
+}
+
+/// The other way round: an allocate that does not wait, for an owner whose request joins the line while
+/// the allocate waits for the owner's lock, takes nothing (its statement's own look at the line predates
+/// the request) and says the owner waits in line.
+#[test]
+fn an_allocate_for_an_owner_that_just_joined_the_line_takes_nothing() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    db.seed("n", 3, "default");
+    db.ok(&["allocate", "holder", "1"]);
+    let mut joining = db.conn();
+    joining.batch_execute("BEGIN").unwrap();
+    let filter = serde_json::json!({});
+    let joined = molteniron::store::queue::enqueue(
+        &mut joining,
+        &molteniron::store::queue::NewRequest {
+            owner: "same",
+            request: &filter,
+            count: 3,
+            priority: 0,
+            lease_secs: 600.0,
+            stale_after_secs: 600.0,
+            waiter: "test",
+        },
+    )
+    .unwrap();
+    assert!(joined.is_some_and(|j| j.inserted));
+    let child = db
+        .std_cmd()
+        .args(["allocate", "same", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    await_count(&db, WAITING_FOR_THE_OWNER, 1);
+    joining.batch_execute("COMMIT").unwrap();
+    let (code, _, err) = finish(child, Duration::from_secs(15));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("same already waits in line"), "{err}");
+    assert_eq!(
+        count(
+            &mut db.conn(),
+            "SELECT count(*) AS n FROM nodes WHERE owner = 'same'"
+        ),
+        0
+    );
+}
+
+/// A dead waiter's granted request is withdrawn only together with its nodes: while another transaction
+/// holds one of them (a renew, a forced maintenance), the request stays for the next serve, instead of
+/// leaving the line with the nodes still allocated to nobody's process until their lease ends. The waiter
+/// is stopped (SIGSTOP: alive but silent), so the line grants to it and then counts it as gone.
+#[test]
+fn a_dead_waiters_granted_nodes_go_back_even_when_another_transaction_held_them() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    db.seed("n", 1, "default");
+    db.ok(&["allocate", "holder", "1"]);
+    // It polls once, on joining; stopped once it has finished that (its session idle, outside any
+    // transaction), it holds no lock.
+    let config = config("poll_interval: 10m\nwaiter_timeout: 1h\n");
+    let mut dead = waiter(&db, &config, &["dead", "1"]);
+    await_waiting(&db, 1);
+    await_count(
+        &db,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name LIKE 'molteniron %' AND state = 'idle'",
+        1,
+    );
+    kill(&dead, "-STOP");
+    db.ok(&["release", "holder"]);
+    await_count(
+        &db,
+        "SELECT count(*) AS n FROM requests WHERE state = 'granted'",
+        1,
+    );
+    // Silent for longer than waiter_timeout (the stopped waiter cannot say otherwise), and its node
+    // held by a renew.
+    diesel::sql_query("UPDATE requests SET heartbeat_at = now() - interval '2 hours'")
+        .execute(&mut db.conn())
+        .unwrap();
+    let mut renew = db.conn();
+    renew
+        .batch_execute("BEGIN; SELECT 1 FROM nodes WHERE owner = 'dead' FOR UPDATE")
+        .unwrap();
+    db.ok(&["reap"]);
+    assert_eq!(
+        count(&mut db.conn(), "SELECT count(*) AS n FROM requests"),
+        1,
+        "withdrawn while its node was held"
+    );
+    renew.batch_execute("COMMIT").unwrap();
+    db.ok(&["reap"]);
+    let mut conn = db.conn();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM requests"), 0);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE state = 'ready' AND owner IS NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM events WHERE action = 'release' AND owner = 'dead' \
+             AND detail->>'reason' = 'waiter gone'"
+        ),
+        1
+    );
+    dead.kill().unwrap(); // SIGKILL ends a stopped process too
+    dead.wait().unwrap();
+}
+
 /// On a terminal the waiting line is one line redrawn in place (`\r` and erase-line), ended by a newline
 /// when the wait ends; `script` (util-linux) gives the waiter a real pseudo-terminal.
 #[test]
@@ -735,4 +890,35 @@ fn on_a_terminal_the_progress_is_one_redrawn_line() {
     // One redrawn line, not one line per poll: the only newlines end it and the error.
     assert!(text.matches('\n').count() <= 3, "{text:?}");
     assert!(text.contains("(waited 2s)"), "{text:?}");
+}
+
+/// A process frozen while it holds the line's lock (stopped, its VM paused, its network cut without a
+/// reset) does not stop the line: the transaction that takes the lock also sets its own
+/// idle_in_transaction_session_timeout, so the server ends that session after a few idle seconds and
+/// the lock is free again.
+#[test]
+fn a_process_frozen_while_serving_the_line_loses_the_lock_within_seconds() {
+    use diesel::connection::SimpleConnection;
+    use molteniron::store::queue;
+    let db = TestDb::new();
+    let mut frozen = db.conn();
+    frozen.batch_execute("BEGIN").unwrap();
+    queue::lock(&mut frozen).unwrap();
+    let started = Instant::now();
+    let mut other = db.conn();
+    let free = |conn: &mut PgConnection| conn.transaction(queue::try_lock).unwrap();
+    assert!(!free(&mut other), "the lock is held");
+    while !free(&mut other) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the frozen session still holds the line's lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(frozen.batch_execute("SELECT 1").is_err());
 }

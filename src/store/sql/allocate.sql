@@ -4,8 +4,8 @@
 -- `$2 - 'pool' = '{}'` is folded to true when the statement is planned with its parameters. The candidates are locked FOR UPDATE SKIP LOCKED,
 -- so concurrent allocators never wait for each other and never lock the same row; the UPDATE only happens
 -- when all $3 were locked; its events rows are written by the same statement. An owner that already holds
--- nodes gets none here (the caller handles retries), and two allocates for one owner take turns on the
--- owner's lock, so they never both get nodes. While any request waits in line this grants nothing and
+-- nodes or waits in line gets none here (the caller handles both), and two allocates for one owner take
+-- turns on the owner's lock, so they never both get nodes. While any request waits in line this grants nothing and
 -- the caller goes through the queue (src/queue.rs), which keeps the line's order.
 WITH candidates AS MATERIALIZED (
     SELECT id
@@ -15,8 +15,10 @@ WITH candidates AS MATERIALIZED (
       AND (($2 - 'pool') = '{}' OR node_matches(driver, properties, ironic_fields, id, name, $2))
       -- nobody waits in line (else the queue decides, see queue_line.sql: molteniron serves it instead)
       AND NOT EXISTS (SELECT 1 FROM requests WHERE state = 'waiting')
-      -- and the owner holds nothing, seen after taking the owner's lock (see owner_holds_nothing)
-      AND (SELECT owner_holds_nothing($1))
+      -- and the owner holds nothing and does not wait in line, seen after taking the owner's lock
+      -- (owner_is_idle: the line check above may have missed a request of this owner that joined
+      -- while this statement waited for the lock)
+      AND (SELECT owner_is_idle($1))
     ORDER BY id + 0  -- served only by nodes_ready_by_pool or nodes_ready_by_id (see the migrations)
     LIMIT $3
     FOR UPDATE SKIP LOCKED

@@ -1,10 +1,11 @@
 -- Allocates the ready nodes $3 (locked by the caller's transaction, see queue_line.sql) to owner $2 for a
 -- lease of $4 seconds, for waiting request $1 (which becomes `granted`) or, with $1 NULL, for an allocate
 -- that was not in line. Nothing happens unless the owner holds no node (owner_holds_nothing, which also
--- locks the owner for this transaction) and, for a request, it is still waiting. The allocate events of a
--- request record it and how long it waited.
+-- locks the owner for this transaction) and, for a request, it is still waiting; an allocate not in line
+-- also needs the owner to have no request waiting (owner_is_idle: one may have joined after the line was
+-- read). The allocate events of a request record it and how long it waited.
 WITH free AS MATERIALIZED (
-    SELECT owner_holds_nothing($2) AS ok
+    SELECT CASE WHEN $1::bigint IS NULL THEN owner_is_idle($2) ELSE owner_holds_nothing($2) END AS ok
 ), req AS (
     UPDATE requests
     SET state = 'granted', granted_at = now()

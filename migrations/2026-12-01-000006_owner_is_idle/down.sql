@@ -1,0 +1,1 @@
+DROP FUNCTION owner_is_idle(text);
