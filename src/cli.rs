@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    Ctx, admin, docs, doctor, health, inventory, lease, legacy, metrics, queue, stats,
+    Ctx, admin, docs, doctor, health, inventory, lease, legacy, metrics, queue, report, stats,
 };
 use crate::domain::Group;
 use crate::error::Exit;
@@ -186,6 +186,14 @@ pub enum Command {
     /// the label pool="" (no pool can have that name). No label names an owner.
     Metrics(metrics::MetricsArgs),
 
+    /// The pool as one self-contained HTML page (no script, no external asset) for any web root: pools
+    /// by state, the line, nodes out of service and why, and the period's utilization per pool, waits
+    /// by request size and failed jobs per node as charts.
+    ///
+    /// Written atomically (temporary file, then rename); silent on success, for cron. Only reads, in
+    /// one snapshot: the readonly role may run it. No credential is read.
+    Report(report::ReportArgs),
+
     /// Mark a dirty node ready again. Exit 6 if the node is not dirty.
     Clean(admin::CleanArgs),
 
@@ -286,7 +294,8 @@ impl Command {
             | Command::History(_)
             | Command::Queue(_)
             | Command::Stats(_)
-            | Command::Metrics(_) => Group::Readonly,
+            | Command::Metrics(_)
+            | Command::Report(_) => Group::Readonly,
             Command::Export
             | Command::Allocate(_)
             | Command::Release(_)
@@ -324,6 +333,7 @@ impl Command {
             Command::HealthCheck(args) => args.run(ctx),
             Command::Stats(args) => args.run(ctx),
             Command::Metrics(args) => args.run(ctx),
+            Command::Report(args) => args.run(ctx),
             Command::Clean(args) => args.run(ctx),
             Command::Maintenance(args) => args.run(ctx),
             Command::GetField(args) => args.run(ctx),

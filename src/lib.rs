@@ -15,7 +15,7 @@
 //! | 3 | `db` (connect, migrate) |
 //! | 4 | `store` (all SQL) |
 //! | 5 | `fields` (field names on a node), `queue` (who is served next; serving the line) |
-//! | 6 | `pool` (allocation policy), `output` (stdout), `devstack` (DevStack files) |
+//! | 6 | `pool` (allocation policy), `output` (stdout), `report` (the HTML page), `devstack` (DevStack files) |
 //! | 7 | `commands` |
 //! | 8 | `cli` (the command line and its dispatch) |
 
@@ -31,6 +31,7 @@ pub mod inventory;
 pub mod output;
 pub mod pool;
 pub mod queue;
+pub mod report;
 pub mod schema;
 pub mod secret;
 pub mod store;

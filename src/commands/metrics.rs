@@ -3,14 +3,12 @@
 //! in one statement, so the readonly role may run it and a scrape never sees half an update: the file
 //! is written beside its final name and renamed over it, which node_exporter sees whole or not at all.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::Ctx;
+use super::{Ctx, write_atomically};
 use crate::output::{self, Format};
 use crate::store::metrics;
 
@@ -35,36 +33,4 @@ impl MetricsArgs {
                 .with_context(|| format!("writing the metrics to {}", path.display())),
         }
     }
-}
-
-/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part: a new file
-/// beside it (same directory, so the rename cannot cross file systems), synced, then renamed over
-/// `path`. The temporary file's name does not end in .prom, so node_exporter ignores it, and it is
-/// removed when anything fails.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .context("the path names no file")?
-        .to_string_lossy();
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .with_context(|| format!("creating {}", temp.display()))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", temp.display()))?;
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
 }

@@ -13,6 +13,7 @@ pub mod lease;
 pub mod legacy;
 pub mod metrics;
 pub mod queue;
+pub mod report;
 pub mod stats;
 pub mod wait;
 
@@ -278,4 +279,38 @@ fn invalid(message: String) -> anyhow::Error {
 /// The error for a NODE argument that names no node.
 fn no_node(key: &str) -> anyhow::Error {
     Failure::NotFound(format!("no node {key:?} (give a node name or id)")).into()
+}
+
+/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part: a new file
+/// beside it (same directory, so the rename cannot cross file systems), synced, then renamed over
+/// `path` (`metrics --textfile`, `report --html`). The temporary file's name starts with a dot and does
+/// not end in .prom, so node_exporter and web servers ignore it, and it is removed when anything fails.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .context("the path names no file")?
+        .to_string_lossy();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", temp.display()))?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }

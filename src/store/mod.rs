@@ -1,5 +1,5 @@
-//! All SQL lives here, one file per table (entity): `nodes`, `events` and `queue` (the `requests` table), `health` and
-//! `metrics` for those capabilities' statements, and `roles` for the script of
+//! All SQL lives here, one file per table (entity): `nodes`, `events` and `queue` (the `requests` table), `health`,
+//! `metrics` and `report` for those capabilities' statements, and `roles` for the script of
 //! `molteniron roles`. One function per query, named entity + verb (`nodes::allocate`, `events::list`);
 //! callers decide what to print, and nothing here prints. Hot statements go through `hot`, the one
 //! mechanism that binds `sql/*.sql` placeholders.
@@ -11,6 +11,7 @@ mod hot;
 pub mod metrics;
 pub mod nodes;
 pub mod queue;
+pub mod report;
 mod roles;
 
 use chrono::{DateTime, Utc};

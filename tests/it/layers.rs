@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("queue", 5),
     ("pool", 6),
     ("output", 6),
+    ("report", 6),
     ("devstack", 6),
     ("commands", 7),
     ("cli", 8),

@@ -34,6 +34,7 @@ mod model;
 mod plan;
 mod pooler;
 mod queue;
+mod report;
 mod roles;
 mod secrets;
 mod store;
