@@ -1,7 +1,8 @@
 //! Behind a real PgBouncer (Debian's `pgbouncer`, installed by scripts/test; run from a temp dir as a
 //! non-root user, no system service) in transaction mode with its default `ignore_startup_parameters`:
 //! molteniron's session options are refused, which is a configuration error with a hint (exit 1, not
-//! retried, even with --retry-for), and `options=` in the connection string, as the hint says, works.
+//! retried, even with --retry-for), and `options=` in the connection string, as the hint says, works:
+//! every command, the 16-process race at a gate, concurrent migrates and 200 waiters go through it.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -309,4 +310,188 @@ fn two_hundred_waiters_through_pgbouncer_against_max_connections_100() {
         "a node was allocated twice without a release in between"
     );
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM requests"), 0);
+}
+
+/// Every command through a transaction-pooling PgBouncer (`options=` in the URL, as the hint says):
+/// inventory, allocation, leases, maintenance, health checks, history, the line, stats, metrics, the
+/// report and doctor, each with the exit code it has against the server directly.
+#[test]
+fn every_command_works_through_a_transaction_pooler() {
+    let server = PrivateServer::init(false);
+    server.start();
+    let bouncer = Bouncer::start(&server);
+    let url = bouncer.url("sslmode=disable&options=");
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = dir.path().join("nodes.yaml");
+    let mut yaml = String::from("nodes:\n");
+    for i in 0..4 {
+        yaml.push_str(&format!(
+            "  - {{name: n{i}, driver: fake, ports: [{{address: '02:00:00:0a:00:{:02x}'}}]}}\n",
+            i + 1
+        ));
+    }
+    std::fs::write(&nodes, yaml).unwrap();
+    let report = dir.path().join("report.html");
+    let (nodes, report) = (nodes.to_str().unwrap(), report.to_str().unwrap());
+    let steps: &[(&[&str], i32)] = &[
+        (&["migrate"], 0),
+        (&["import", nodes], 0),
+        (
+            &[
+                "add",
+                "n9",
+                "--driver",
+                "fake",
+                "--mac",
+                "02:00:00:0a:00:99",
+            ],
+            0,
+        ),
+        (&["status"], 0),
+        (&["allocate", "job-1", "2"], 0),
+        (&["renew", "job-1"], 0),
+        (&["get-field", "job-1", "name"], 0),
+        (&["allocate", "job-2", "9"], 8),
+        (
+            &[
+                "release",
+                "job-1",
+                "--failed",
+                "--reason",
+                "deploy timed out",
+            ],
+            0,
+        ),
+        (&["allocate", "job-3", "1", "--lease", "1s"], 0),
+        (&["maintenance", "n2", "--reason", "fan"], 0),
+        (&["maintenance", "n2", "--off"], 0),
+        (&["set-field", "n3", "cpus", "8"], 0),
+        (&["health-check", "--command", "true", "n9"], 0),
+        (&["history"], 0),
+        (&["export"], 0),
+        (&["queue"], 0),
+        (&["stats"], 0),
+        (&["metrics"], 0),
+        (&["report", "--html", report], 0),
+        (&["remove", "n9"], 0),
+        (&["doctor"], 0),
+    ];
+    for (args, want) in steps {
+        if args[0] == "remove" {
+            // job-3's one-second lease has run out by now: reap it through the pooler too.
+            std::thread::sleep(Duration::from_millis(1100));
+            run_through(&url, &["reap"], 0);
+        }
+        run_through(&url, args, *want);
+    }
+    let mut conn = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+    assert_eq!(
+        crate::support::count(
+            &mut conn,
+            "SELECT count(*) AS n FROM nodes WHERE state = 'ready'"
+        ),
+        4,
+        "every node back in the pool"
+    );
+}
+
+/// Runs `molteniron --database-url URL ARGS` and asserts its exit code (and, on failure, one error line).
+fn run_through(url: &str, args: &[&str], want: i32) {
+    let out = molteniron_std()
+        .args(["--database-url", url])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "{args:?} through PgBouncer: {stderr}"
+    );
+    if want != 0 {
+        assert!(stderr.starts_with("molteniron: error: "), "{stderr}");
+    }
+}
+
+/// The 16-process race of tests/it/concurrency.rs, through a transaction-pooling PgBouncer: the nodes
+/// table is held behind a gate on a direct connection, 16 allocators come through the pooler (16 of its
+/// 20 server connections) and wait at the gate, and once it opens no node has gone to two owners.
+#[test]
+fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node() {
+    use diesel::RunQueryDsl;
+    let server = PrivateServer::init(false);
+    server.start();
+    let mut yaml = String::from("nodes:\n");
+    for i in 0..8 {
+        yaml.push_str(&format!(
+            "  - {{name: n{i}, driver: fake, ports: [{{address: '02:00:00:0b:00:{:02x}'}}]}}\n",
+            i + 1
+        ));
+    }
+    migrate_and_import(&server.url("127.0.0.1", "sslmode=disable"), &yaml);
+    let bouncer = Bouncer::start(&server);
+    let url = bouncer.url("sslmode=disable&options=");
+    let mut gate = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+    gate.begin_test_transaction().unwrap();
+    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
+        .execute(&mut gate)
+        .unwrap();
+    let children: Vec<Child> = (0..16)
+        .map(|i| {
+            molteniron_std()
+                .args([
+                    "--database-url",
+                    &url,
+                    "allocate",
+                    &format!("job-{i}"),
+                    "1",
+                    "-o",
+                    "json",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut watcher = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocked = crate::support::count(
+            &mut watcher,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        );
+        if blocked >= 16 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {blocked} of 16 reached the gate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(gate); // the 16 go at once
+    let mut granted = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(0) => {
+                let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                granted.push(nodes[0]["name"].as_str().unwrap().to_owned());
+            }
+            Some(3) => {}
+            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = granted.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        granted.len(),
+        "a node went to two owners: {granted:?}"
+    );
+    assert_eq!(granted.len(), 8, "all 8 nodes handed out, once each");
+    assert_eq!(
+        crate::concurrency::assert_events_never_double_allocate(&mut watcher),
+        8
+    );
 }
