@@ -141,6 +141,33 @@ fn sixteen_filtered_processes_at_a_gate_never_share_a_node() {
     );
 }
 
+/// Waits for `children` (each `allocate OWNER 1 -o json`): the node each granted one got, checked to be
+/// a different node each time; every other one must have exited 3.
+pub fn granted_once_each(children: Vec<Child>) -> Vec<String> {
+    let mut granted = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(0) => {
+                let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                granted.push(nodes[0]["name"].as_str().unwrap().to_owned());
+            }
+            Some(3) => {}
+            other => panic!(
+                "unexpected exit {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+    let distinct: BTreeSet<_> = granted.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        granted.len(),
+        "a node was handed out twice: {granted:?}"
+    );
+    granted
+}
+
 /// Holds the nodes table behind a gate, starts 16 `allocate job-i 1 FILTERS...` processes, waits until all
 /// 16 are blocked, opens the gate, and checks that no node went to two owners (from the output and from
 /// the events); the rest exit 3. Returns the nodes granted.
@@ -161,29 +188,7 @@ fn race_at_a_gate(db: &TestDb, filters: &[&str]) -> Vec<String> {
     wait_for_blocked_sessions(db, 16);
     drop(gate); // rolls back the gate transaction: the 16 allocators go at once
 
-    let mut granted = Vec::new();
-    let mut short = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        match out.status.code() {
-            Some(0) => {
-                let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                granted.push(nodes[0]["name"].as_str().unwrap().to_owned());
-            }
-            Some(3) => short += 1,
-            other => panic!(
-                "unexpected exit {other:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    }
-    let distinct: BTreeSet<_> = granted.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        granted.len(),
-        "a node was handed out twice: {granted:?}"
-    );
-    assert_eq!(short + granted.len(), 16);
+    let granted = granted_once_each(children);
     let mut conn = db.conn();
     assert_eq!(
         assert_events_never_double_allocate(&mut conn),

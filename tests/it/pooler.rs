@@ -471,24 +471,7 @@ fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node()
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(gate); // the 16 go at once
-    let mut granted = Vec::new();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        match out.status.code() {
-            Some(0) => {
-                let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                granted.push(nodes[0]["name"].as_str().unwrap().to_owned());
-            }
-            Some(3) => {}
-            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
-        }
-    }
-    let distinct: std::collections::BTreeSet<_> = granted.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        granted.len(),
-        "a node went to two owners: {granted:?}"
-    );
+    let granted = crate::concurrency::granted_once_each(children);
     assert_eq!(granted.len(), 8, "all 8 nodes handed out, once each");
     assert_eq!(
         crate::concurrency::assert_events_never_double_allocate(&mut watcher),
