@@ -201,14 +201,7 @@ impl AllocateArgs {
                         return Err(invalid(format!("{e} (the nodes were given back)")));
                     }
                 }
-                Outcome::AlreadyHeld(nodes) if files.any() => {
-                    devstack::check(nodes).map_err(|e| {
-                        invalid(format!(
-                            "{e} (the nodes {} already held stay held)",
-                            self.owner
-                        ))
-                    })?;
-                }
+                Outcome::AlreadyHeld(nodes) if files.any() => describable(nodes, &self.owner)?,
                 _ => {}
             }
             Ok(outcome)
@@ -222,12 +215,7 @@ impl AllocateArgs {
                         wait::Waited::Nodes(nodes) => nodes,
                         // Rare: another allocate of this owner got nodes first (see wait::Waited).
                         wait::Waited::Decided(Outcome::AlreadyHeld(nodes)) if files.any() => {
-                            devstack::check(&nodes).map_err(|e| {
-                                invalid(format!(
-                                    "{e} (the nodes {} already held stay held)",
-                                    self.owner
-                                ))
-                            })?;
+                            describable(&nodes, &self.owner)?;
                             return granted(&request, Outcome::AlreadyHeld(nodes), format);
                         }
                         wait::Waited::Decided(outcome) => granted(&request, outcome, format)?,
@@ -258,6 +246,13 @@ impl AllocateArgs {
         files.write(&nodes)?;
         output::allocation(&self.owner, &nodes, format, self.show_secrets)
     }
+}
+
+/// With DevStack files to write: whether the files can describe the nodes `owner` already held (they
+/// stay held either way; a retried job step must not lose them for a file it cannot write).
+fn describable(nodes: &[Node], owner: &str) -> Result<()> {
+    devstack::check(nodes)
+        .map_err(|e| invalid(format!("{e} (the nodes {owner} already held stay held)")))
 }
 
 /// For an allocate that may wait: what its refusal said, when the outcome is one that waiting can change

@@ -18,8 +18,8 @@ use crate::store::{health, metrics, queue, report as store};
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Write the page to FILE, atomically (a temporary file in FILE's directory, then renamed over it).
-    #[arg(long, value_name = "FILE", required = true)]
-    pub html: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
     /// The period of the charts (utilization, waits, failures), up to now, e.g. 24h, 7d.
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "7d")]
     pub since: Duration,
@@ -49,10 +49,7 @@ impl ReportArgs {
             Ok(report::html(&report))
         })?;
         // Silent on success, for cron.
-        match &self.html {
-            Some(path) => write_atomically(path, &page)
-                .with_context(|| format!("writing the report to {}", path.display())),
-            None => Ok(()),
-        }
+        write_atomically(&self.html, &page)
+            .with_context(|| format!("writing the report to {}", self.html.display()))
     }
 }

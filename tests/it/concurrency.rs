@@ -87,16 +87,21 @@ fn spawn(db: &TestDb, args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Waits until `n` molteniron sessions of this database are blocked on a lock (polling from a connection
+/// Waits until `n` sessions of this database are blocked on a lock (polling from a connection
 /// of its own), so the race starts with every contender in place.
 pub fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
-    let mut watcher = db.conn();
+    wait_for_blocked(&mut db.conn(), n);
+}
+
+/// The same, watching through `watcher`: sessions of its database that wait for a lock (a gate held on
+/// a direct connection; the waiting sessions may come through a pooler).
+pub fn wait_for_blocked(watcher: &mut PgConnection, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let blocked = count(
-            &mut watcher,
+            watcher,
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-             AND application_name LIKE 'molteniron %' AND wait_event_type = 'Lock'",
+             AND wait_event_type = 'Lock'",
         );
         if blocked >= n {
             return;

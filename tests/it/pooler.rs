@@ -455,21 +455,7 @@ fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node()
         })
         .collect();
     let mut watcher = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let blocked = crate::support::count(
-            &mut watcher,
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-        );
-        if blocked >= 16 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {blocked} of 16 reached the gate"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::concurrency::wait_for_blocked(&mut watcher, 16);
     drop(gate); // the 16 go at once
     let granted = crate::concurrency::granted_once_each(children);
     assert_eq!(granted.len(), 8, "all 8 nodes handed out, once each");

@@ -59,6 +59,35 @@ fn await_waiting(db: &TestDb, n: i64) {
     );
 }
 
+/// Counts the molteniron sessions waiting for the owner's advisory lock.
+const WAITING_FOR_THE_OWNER: &str = "SELECT count(*) AS n FROM pg_stat_activity \
+     WHERE datname = current_database() AND application_name LIKE 'molteniron %' \
+     AND wait_event = 'advisory'";
+
+/// `owner` joins the line for `count` nodes matching `filter` through the store itself, on `conn` (which
+/// may be in a transaction the test holds open): as `allocate --wait` joins, without a waiting process.
+pub fn join_the_line(
+    conn: &mut PgConnection,
+    owner: &str,
+    filter: &serde_json::Value,
+    count: i32,
+) -> molteniron::store::queue::Enqueued {
+    molteniron::store::queue::enqueue(
+        conn,
+        &molteniron::store::queue::NewRequest {
+            owner,
+            request: filter,
+            count,
+            priority: 0,
+            lease_secs: 600.0,
+            stale_after_secs: 3600.0,
+            waiter: "test",
+        },
+    )
+    .unwrap()
+    .expect("the owner holds no node")
+}
+
 /// Waits for `child` to exit within `within`; returns (code, stdout, stderr).
 fn finish(mut child: Child, within: Duration) -> (i32, String, String) {
     let deadline = Instant::now() + within;
@@ -686,12 +715,7 @@ fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    await_count(
-        &db,
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-         AND application_name LIKE 'molteniron %' AND wait_event = 'advisory'",
-        1,
-    );
+    await_count(&db, WAITING_FOR_THE_OWNER, 1);
     first.batch_execute("COMMIT").unwrap();
     let (code, out, err) = finish(second, Duration::from_secs(20));
     assert_eq!(code, 0, "{err}");
@@ -705,11 +729,6 @@ fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
         1
     );
 }
-
-/// Counts the molteniron sessions waiting for the owner's advisory lock.
-const WAITING_FOR_THE_OWNER: &str = "SELECT count(*) AS n FROM pg_stat_activity \
-     WHERE datname = current_database() AND application_name LIKE 'molteniron %' \
-     AND wait_event = 'advisory'";
 
 /// An owner never waits in line while it holds nodes: an `allocate --wait` refused at once, whose owner
 /// gets nodes from another allocate before it joins, does not join (it would never be granted, and would
@@ -759,21 +778,8 @@ fn an_allocate_for_an_owner_that_just_joined_the_line_takes_nothing() {
     db.ok(&["allocate", "holder", "1"]);
     let mut joining = db.conn();
     joining.batch_execute("BEGIN").unwrap();
-    let filter = serde_json::json!({});
-    let joined = molteniron::store::queue::enqueue(
-        &mut joining,
-        &molteniron::store::queue::NewRequest {
-            owner: "same",
-            request: &filter,
-            count: 3,
-            priority: 0,
-            lease_secs: 600.0,
-            stale_after_secs: 600.0,
-            waiter: "test",
-        },
-    )
-    .unwrap();
-    assert!(joined.is_some_and(|j| j.inserted));
+    let joined = join_the_line(&mut joining, "same", &serde_json::json!({}), 3);
+    assert!(joined.inserted);
     let child = db
         .std_cmd()
         .args(["allocate", "same", "1"])

@@ -4,6 +4,7 @@
 //! running it, and a failed write leaving the old page alone. scripts/check-integrations also renders
 //! it in a real headless Chromium.
 
+use crate::queue::join_the_line;
 use crate::roles::{Roles, Who};
 use crate::support::{TestDb, count};
 
@@ -54,27 +55,11 @@ fn the_page_shows_the_pool_the_line_and_what_is_out_of_service_and_never_a_secre
         db.ok(&["release", owner, "--failed", "--reason", "deploy timed out"]);
     }
     // One request waited and was granted (the waits chart); another waits still (the line).
-    let enqueue = |owner: &str, count: i32| {
-        let filter = serde_json::json!({"pool": "gpu"});
-        molteniron::store::queue::enqueue(
-            &mut db.conn(),
-            &molteniron::store::queue::NewRequest {
-                owner,
-                request: &filter,
-                count,
-                priority: 5,
-                lease_secs: 600.0,
-                stale_after_secs: 3600.0,
-                waiter: "test",
-            },
-        )
-        .unwrap()
-        .unwrap();
-    };
+    let gpu = serde_json::json!({"pool": "gpu"});
     db.ok(&["allocate", "job-0", "1", "gpu"]);
-    enqueue("job-earlier", 1);
+    join_the_line(&mut db.conn(), "job-earlier", &gpu, 1);
     db.ok(&["release", "job-0"]); // serves the line: job-earlier gets gpu's free node
-    enqueue("job-waits", 2);
+    join_the_line(&mut db.conn(), "job-waits", &gpu, 2);
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("index.html");
