@@ -46,7 +46,7 @@ fn prepare(url: &str) {
         .execute(&mut admin)
         .unwrap();
     let mut conn = db::connect(url, &config).unwrap();
-    db::migrate(&mut conn).unwrap();
+    db::migrate(&mut conn, config.timeouts()).unwrap();
     diesel::sql_query(format!(
         "INSERT INTO nodes (name, driver, driver_info) \
          SELECT 'bench' || i, 'fake', '{{}}' FROM generate_series(1, {NODES}) AS i"
@@ -67,14 +67,17 @@ fn run(url: &str, threads: usize, seconds: f64) -> f64 {
             let url = url.to_owned();
             std::thread::spawn(move || {
                 let mut conn = db::connect(&url, &Config::default()).unwrap();
+                let timeouts = Config::default().timeouts();
                 let owner = format!("bench-{t}");
                 let filter = serde_json::json!({}); // any pool, as `molteniron allocate OWNER`
                 let mut ops = 0u64;
                 while Instant::now() < deadline {
-                    let got = nodes::allocate(&mut conn, &owner, &filter, 1, 600.0).unwrap();
+                    let got =
+                        nodes::allocate(&mut conn, timeouts, &owner, &filter, 1, 600.0).unwrap();
                     assert_eq!(got.len(), 1, "the pool is larger than the thread count");
                     let released =
-                        nodes::release(&mut conn, &owner, None, NodeState::Ready, None).unwrap();
+                        nodes::release(&mut conn, timeouts, &owner, None, NodeState::Ready, None)
+                            .unwrap();
                     assert_eq!(released.released.len(), 1);
                     ops += 1;
                 }

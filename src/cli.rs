@@ -203,7 +203,7 @@ pub enum Command {
     /// Print FIELD of every node OWNER holds, one line per node (legacy name: get_field).
     ///
     /// FIELD is a name such as cpus, ipmi_ip, port_hwaddr, allocation_pool, driver_info.KEY or
-    /// properties.KEY (see the README for every alias).
+    /// properties.KEY (docs/commands.md lists every alias).
     #[command(name = "get-field", alias = "get_field")]
     GetField(lease::GetFieldArgs),
 

@@ -99,6 +99,40 @@ pub struct HealthCheck {
     pub after_jobs: Option<u64>,
 }
 
+/// The lock and statement timeouts molteniron's statements run under. They travel inside each transaction
+/// (`SET LOCAL` with its `BEGIN`, or `set_config` inside a one-statement command's statement), never in the
+/// connection's start-up packet, so they hold through any connection pooler: see `db::transaction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a statement may wait for a lock.
+    pub lock: Duration,
+    /// How long a statement may run.
+    pub statement: Duration,
+}
+
+impl Timeouts {
+    /// `lock` in milliseconds as PostgreSQL's `lock_timeout` setting reads it (at least 1: 0 would mean
+    /// no timeout at all).
+    pub fn lock_ms(&self) -> String {
+        self.lock.as_millis().max(1).to_string()
+    }
+
+    /// `statement` in milliseconds as `statement_timeout` reads it (at least 1).
+    pub fn statement_ms(&self) -> String {
+        self.statement.as_millis().max(1).to_string()
+    }
+}
+
+impl Config {
+    /// The configured `lock_timeout` and `statement_timeout`.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            lock: self.lock_timeout,
+            statement: self.statement_timeout,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

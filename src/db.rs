@@ -1,8 +1,12 @@
-//! Connecting to PostgreSQL and the embedded migrations. What a database error means for the user is
-//! `error`'s business.
+//! Connecting to PostgreSQL, the transactions molteniron runs its statements in, and the embedded
+//! migrations. What a database error means for the user is `error`'s business.
 //!
-//! Connections are opened lazily by the commands that need one. Session settings go into the connection
-//! string (libpq sends them in the start-up packet), so they cost no extra round trip.
+//! Connections are opened lazily by the commands that need one. The start-up packet carries only what
+//! every connection pooler passes on (application name, connect timeout): the lock and statement
+//! timeouts travel inside each transaction instead ([`transaction`], and the hot statements' own
+//! `set_config`, see `store::hot`), because a transaction-pooling PgBouncer refuses session options or,
+//! told to ignore them, drops them, and a session setting would not follow the transaction to whichever
+//! server connection runs it.
 
 use anyhow::{Context, Result};
 use diesel::migration::MigrationSource;
@@ -12,7 +16,7 @@ use diesel::prelude::*;
 use diesel::result::{ConnectionError, Error as DbError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::Config;
+use crate::config::{Config, Timeouts};
 use crate::error::{Failure, is_conninfo_error, is_missing_relation, is_pooler_refusal};
 
 /// The schema migrations, compiled into the binary.
@@ -27,12 +31,11 @@ pub const MIGRATE_LOCK_KEY: i64 = 0x6d6f_6c74_656e_6972; // "moltenir"
 /// psql uses, then the bundled libpq's own compiled-in default.
 pub const DEFAULT_SOCKET_DIRS: &str = "/var/run/postgresql,/tmp";
 
-/// Adds molteniron's session settings to a connection string (URL or keyword form; empty means libpq's
-/// defaults): application name ([`application_name`]), connect timeout, lock and statement timeouts as
-/// server options, and [`DEFAULT_SOCKET_DIRS`] as the host when neither the string nor the environment
-/// names a server (see [`names_server`]). Settings the user wrote themselves win: an `application_name`
-/// in the string or in `PGAPPNAME` replaces ours (it is only a fallback), a user-supplied `options`
-/// replaces our timeouts.
+/// Adds molteniron's connection settings to a connection string (URL or keyword form; empty means libpq's
+/// defaults): application name ([`application_name`]), connect timeout, and [`DEFAULT_SOCKET_DIRS`] as
+/// the host when neither the string nor the environment names a server (see [`names_server`]). Settings
+/// the user wrote themselves win: an `application_name` in the string or in `PGAPPNAME` replaces ours (it
+/// is only a fallback). No server options: see the module's comment.
 pub fn conninfo(url: &str, config: &Config) -> String {
     conninfo_in(
         url,
@@ -50,7 +53,6 @@ fn conninfo_in(
     env: &dyn Fn(&str) -> Option<String>,
     name: &str,
 ) -> String {
-    let millis = |d: std::time::Duration| d.as_millis().max(1);
     let mut params = vec![("fallback_application_name", name.to_owned())];
     if !names_server(url, env) {
         params.push(("host", DEFAULT_SOCKET_DIRS.to_owned()));
@@ -60,14 +62,6 @@ fn conninfo_in(
             "connect_timeout",
             config.connect_timeout.as_secs().max(1).to_string(),
         ));
-    }
-    if !sets(url, "options") {
-        let options = format!(
-            "-c lock_timeout={} -c statement_timeout={}",
-            millis(config.lock_timeout),
-            millis(config.statement_timeout)
-        );
-        params.push(("options", options));
     }
     let is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
     let mut out = url.to_owned();
@@ -251,8 +245,8 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
             // Retrying cannot help: the pooler refuses what every connection sends.
             return Failure::Invalid(format!(
                 "cannot connect to the database: {reason} (hint: a connection pooler such as PgBouncer \
-                 refuses the session options molteniron sends for lock_timeout and statement_timeout; \
-                 add options= to the connection string to send none, and the server's own timeouts apply)"
+                 refuses the server options given by options= in the connection string or by PGOPTIONS; \
+                 remove them: molteniron sets its lock and statement timeouts inside each transaction)"
             ))
             .into();
         }
@@ -271,17 +265,81 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
     })
 }
 
+/// Runs `body` in one transaction under `timeouts`: `BEGIN` and a `SET LOCAL` of `lock_timeout` and
+/// `statement_timeout` go to the server as one message (one round trip, as a plain `BEGIN` would), so the
+/// settings hold for every statement of the transaction on whichever server connection a pooler runs it,
+/// and end with it. Commits when `body` succeeds, rolls back when it fails (as diesel's own
+/// `Connection::transaction`). Every explicit transaction of molteniron goes through here or
+/// [`transaction_with`] (`tests/it/layers.rs` refuses `.transaction(` elsewhere).
+pub fn transaction<T, E>(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    body: impl FnOnce(&mut PgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    transaction_with(conn, timeouts, Mode::ReadWrite, body)
+}
+
+/// The kind of transaction [`transaction_with`] begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `BEGIN`: read committed, may write.
+    ReadWrite,
+    /// `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`: one snapshot for several reads.
+    Snapshot,
+}
+
+/// The message that begins a transaction of `mode` under `timeouts`.
+fn begin_sql(mode: Mode, timeouts: Timeouts) -> String {
+    let begin = match mode {
+        Mode::ReadWrite => "BEGIN",
+        Mode::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    format!(
+        "{begin}; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+        timeouts.lock_ms(),
+        timeouts.statement_ms()
+    )
+}
+
+/// [`transaction`] of the given `mode`.
+pub fn transaction_with<T, E>(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    mode: Mode,
+    body: impl FnOnce(&mut PgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::begin_transaction_sql(conn, &begin_sql(mode, timeouts))?;
+    match body(conn) {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match AnsiTransactionManager::rollback_transaction(conn) {
+            // A connection broken by the error itself: the error says more than the rollback.
+            Ok(()) | Err(DbError::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
 /// Applies every pending migration in one transaction, holding a transaction-scoped advisory lock so
 /// that hosts running `migrate` at the same time take turns. Returns the versions applied (empty when
 /// the schema was already current). A schema that is already current is left alone without diesel's
 /// harness, which would first try to create its bookkeeping table: so any role that can read that table
 /// (every role of `molteniron roles`) may run `migrate` where there is nothing to do.
-pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>> {
+pub fn migrate(conn: &mut PgConnection, timeouts: Timeouts) -> Result<Vec<String>> {
     // One transaction, and a lock that ends with it: through a transaction-pooling PgBouncer every
     // statement of a transaction runs on one server connection, so nothing can be left locked (a
     // session lock taken on one server connection and released on another would stay held), and a
     // migration that fails undoes every migration of this run (PostgreSQL's DDL is transactional).
-    conn.transaction(|conn| {
+    transaction(conn, timeouts, |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<diesel::sql_types::BigInt, _>(MIGRATE_LOCK_KEY)
             .execute(conn)
@@ -376,25 +434,19 @@ mod tests {
     #[test]
     fn conninfo_adds_settings_in_either_form_and_keeps_the_users() {
         let config = Config::default();
-        let options = "options='-c lock_timeout=10000 -c statement_timeout=60000'";
         assert_eq!(
             conninfo_in("", &config, &no_env),
-            format!(
-                "fallback_application_name='molteniron' host='/var/run/postgresql,/tmp' \
-                 connect_timeout='10' {options}"
-            )
+            "fallback_application_name='molteniron' host='/var/run/postgresql,/tmp' connect_timeout='10'"
         );
         assert_eq!(
             conninfo_in("host=h dbname=d", &config, &no_env),
-            format!(
-                "host=h dbname=d fallback_application_name='molteniron' connect_timeout='10' {options}"
-            )
+            "host=h dbname=d fallback_application_name='molteniron' connect_timeout='10'"
         );
         assert_eq!(
             conninfo_in("postgres://h/d", &config, &no_env),
-            "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10\
-             &options=-c%20lock_timeout%3D10000%20-c%20statement_timeout%3D60000"
+            "postgres://h/d?fallback_application_name=molteniron&connect_timeout=10"
         );
+        // The user's own options= goes to the server as written; molteniron adds none of its own.
         assert_eq!(
             conninfo_in(
                 "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy",
@@ -404,23 +456,48 @@ mod tests {
             "postgresql://h/d?connect_timeout=3&options=-c%20x%3Dy&fallback_application_name=molteniron"
         );
         assert_eq!(
-            conninfo_in(
-                "postgres:///d?connect_timeout=3&options=x",
-                &config,
-                &no_env
-            ),
-            "postgres:///d?connect_timeout=3&options=x&fallback_application_name=molteniron\
+            conninfo_in("postgres:///d?connect_timeout=3", &config, &no_env),
+            "postgres:///d?connect_timeout=3&fallback_application_name=molteniron\
              &host=%2Fvar%2Frun%2Fpostgresql%2C%2Ftmp"
         );
     }
 
     #[test]
+    fn a_transaction_begins_with_its_timeouts_in_the_same_message() {
+        let timeouts = Timeouts {
+            lock: std::time::Duration::from_millis(1500),
+            statement: std::time::Duration::from_secs(60),
+        };
+        assert_eq!(
+            begin_sql(Mode::ReadWrite, timeouts),
+            "BEGIN; SET LOCAL lock_timeout = 1500; SET LOCAL statement_timeout = 60000"
+        );
+        assert_eq!(
+            begin_sql(Mode::Snapshot, timeouts),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = 1500; \
+             SET LOCAL statement_timeout = 60000"
+        );
+        // 0 would switch a timeout off: the shortest is 1 ms.
+        let zero = Timeouts {
+            lock: std::time::Duration::ZERO,
+            statement: std::time::Duration::from_micros(10),
+        };
+        assert!(
+            begin_sql(Mode::ReadWrite, zero)
+                .ends_with("lock_timeout = 1; SET LOCAL statement_timeout = 1")
+        );
+    }
+
+    #[test]
     fn only_a_key_the_string_sets_replaces_ours() {
-        assert!(sets("host=h options='-c x=y'", "options"));
+        assert!(sets("host=h application_name='x y'", "application_name"));
         assert!(sets("host=h connect_timeout = 3", "connect_timeout"));
-        assert!(sets("postgres://h/d?options=-c%20x%3Dy", "options"));
-        assert!(!sets("dbname=options host=h", "options"));
-        assert!(!sets("postgres://u:options=x@h/options", "options"));
+        assert!(sets("postgres://h/d?connect_timeout=3", "connect_timeout"));
+        assert!(!sets("dbname=connect_timeout host=h", "connect_timeout"));
+        assert!(!sets(
+            "postgres://u:connect_timeout=x@h/connect_timeout",
+            "connect_timeout"
+        ));
         assert!(!sets(
             "host=h password='connect_timeout=1'",
             "connect_timeout"

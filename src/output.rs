@@ -1,7 +1,7 @@
 //! The only place that writes data to stdout: human tables, CSV, JSON and shell `KEY=value` lines.
 //!
-//! The JSON shapes are a stable interface for scripts and are documented in the README; add fields,
-//! never rename or remove them.
+//! The JSON shapes are a stable interface for scripts and are documented in docs/commands.md ("JSON
+//! shapes"); add fields, never rename or remove them.
 
 use std::io::Write;
 
@@ -22,9 +22,10 @@ use crate::store::queue;
 pub enum Format {
     /// Aligned tables for people.
     Human,
-    /// Comma-separated values with a header row (status, history, reap, get-field).
+    /// Comma-separated values with a header row (status, history, reap, get-field, queue, stats,
+    /// health-check).
     Csv,
-    /// JSON with a stable shape, for scripts (see the README).
+    /// JSON with a stable shape, for scripts (see docs/commands.md, "JSON shapes").
     Json,
     /// Shell-quoted KEY=value lines to eval (allocate only).
     Env,

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use diesel::{PgConnection, QueryResult};
 use serde_json::{Map, Value, json};
 
+use crate::config::Timeouts;
 use crate::queue::{self, InLine};
 use crate::store::nodes::{self, Matching, Node};
 use crate::store::queue as queue_store;
@@ -252,7 +253,11 @@ impl Outcome {
 /// attempt and the count are tried again (up to [`ATTEMPTS`] times). While requests wait in line, the
 /// line decides (`queue::take_now`): nodes a request ahead wants are not taken. Never waits for a row
 /// another allocator holds.
-pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> {
+pub fn take(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    request: &Request,
+) -> QueryResult<Outcome> {
     let Request {
         owner,
         filter,
@@ -264,7 +269,7 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
     let mut found = 0;
     let mut ahead = 0;
     for _ in 0..ATTEMPTS {
-        let granted = nodes::allocate(conn, owner, &wanted, count, lease_secs)?;
+        let granted = nodes::allocate(conn, timeouts, owner, &wanted, count, lease_secs)?;
         if !granted.is_empty() {
             return Ok(Outcome::Granted(granted));
         }
@@ -285,7 +290,7 @@ pub fn take(conn: &mut PgConnection, request: &Request) -> QueryResult<Outcome> 
         let lockable = nodes::count_lockable(conn, &wanted, count)?;
         found = lockable.found;
         if lockable.waiting {
-            match queue::take_now(conn, owner, &wanted, count, priority, lease_secs)? {
+            match queue::take_now(conn, timeouts, owner, &wanted, count, priority, lease_secs)? {
                 InLine::Granted(nodes) => return Ok(Outcome::Granted(nodes)),
                 InLine::OwnerWaiting { position } => return Ok(Outcome::Waiting { position }),
                 InLine::Refused { ahead: n } => {

@@ -16,9 +16,11 @@
 use std::collections::HashSet;
 
 use diesel::result::Error as DbError;
-use diesel::{Connection, PgConnection, QueryResult};
+use diesel::{PgConnection, QueryResult};
 use serde_json::Value;
 
+use crate::config::Timeouts;
+use crate::db;
 use crate::store::nodes::Node;
 use crate::store::queue::{self, Gone, LineRow};
 
@@ -74,11 +76,11 @@ pub struct Served {
 /// changed. With `patient` false it gives up at once when another process is serving the line (that one
 /// will do the same work); true waits its turn (after freeing nodes, so that they are handed on). Costs
 /// one cheap statement when nobody waits.
-pub fn serve(conn: &mut PgConnection, patient: bool) -> QueryResult<Served> {
+pub fn serve(conn: &mut PgConnection, timeouts: Timeouts, patient: bool) -> QueryResult<Served> {
     if !queue::any(conn)? {
         return Ok(Served::default());
     }
-    conn.transaction(|conn| {
+    db::transaction(conn, timeouts, |conn| {
         if patient {
             queue::lock(conn)?;
         } else if !queue::try_lock(conn)? {
@@ -149,6 +151,7 @@ pub enum InLine {
 /// made too).
 pub fn take_now(
     conn: &mut PgConnection,
+    timeouts: Timeouts,
     owner: &str,
     request: &Value,
     count: i64,
@@ -156,7 +159,7 @@ pub fn take_now(
     lease_secs: f64,
 ) -> QueryResult<InLine> {
     let count32 = i32::try_from(count).unwrap_or(i32::MAX);
-    conn.transaction(|conn| {
+    db::transaction(conn, timeouts, |conn| {
         queue::lock(conn)?;
         let withdrawn = queue::withdraw_stale(conn)?;
         let line = queue::line(conn, Some((request, count32, priority)))?;

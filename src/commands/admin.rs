@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use diesel::Connection;
 use serde_json::json;
 
 use super::lease::FilterArgs;
@@ -105,7 +104,7 @@ fn at_least_one(text: &str) -> Result<i64, String> {
 /// `migrate`: create or upgrade the schema.
 pub fn migrate(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let applied = ctx.with_db_repeatable(db::migrate)?;
+    let applied = ctx.with_db_repeatable(|conn| db::migrate(conn, ctx.timeouts()))?;
     if applied.is_empty() {
         output::note("the schema is up to date");
     } else {
@@ -123,8 +122,10 @@ impl RolesArgs {
             return output::text(&store::roles_script(&names));
         }
         ctx.with_db_repeatable(|conn| {
-            conn.transaction(|conn| store::apply_roles(conn, &names))
-                .context("applying the roles")
+            db::transaction(conn, ctx.timeouts(), |conn| {
+                store::apply_roles(conn, &names)
+            })
+            .context("applying the roles")
         })?;
         output::note(&format!(
             "applied roles {}, {} and {} (GRANT them to login roles)",
@@ -140,7 +141,7 @@ impl CleanArgs {
         let key = self.node.as_str();
         let format = ctx.format(&[Format::Human, Format::Json])?;
         let node = ctx.with_db(|conn| {
-            conn.transaction(|conn| {
+            db::transaction(conn, ctx.timeouts(), |conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
                 if node.state != NodeState::Dirty {
                     let state = match node.state {
@@ -191,7 +192,7 @@ impl MaintenanceArgs {
         }
         let release_state = ctx.config.release_state.state();
         let node = ctx.with_db(|conn| {
-            conn.transaction(|conn| {
+            db::transaction(conn, ctx.timeouts(), |conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
                 let Some(reason) = reason else {
                     if node.state != NodeState::Maintenance {
@@ -258,7 +259,7 @@ impl StatusArgs {
         };
         let (pool, owner) = (args.pool.as_deref(), args.owner.as_deref());
         if args.summary {
-            let (counts, pools, waiting) = ctx.with_db_repeatable(|conn| {
+            let (counts, pools, waiting) = ctx.read(|conn| {
                 let counts = nodes::count_by_pool(conn, pool, owner)?;
                 let pools = known_pools(conn, pool, counts.is_empty())?;
                 Ok((counts, pools, waiting_by_pool(conn, pool)?))
@@ -268,7 +269,7 @@ impl StatusArgs {
             return output::waiting(&waiting, format);
         }
         let filter = args.filters.filter(pool)?.to_json();
-        let (nodes, now, pools, waiting) = ctx.with_db_repeatable(|conn| {
+        let (nodes, now, pools, waiting) = ctx.read(|conn| {
             // A role that may not read the credentials (the read-only role) gets the same nodes through
             // the view that masks them; asking for the secrets reads nodes, so the server refuses that.
             let nodes = if args.show_secrets || nodes::may_read_credentials(conn)? {
@@ -345,7 +346,7 @@ impl HistoryArgs {
         let since_micros = self
             .since
             .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-        let events = ctx.with_db_repeatable(|conn| {
+        let events = ctx.read(|conn| {
             let mut filter = EventFilter {
                 owner: owner.map(str::to_owned),
                 since_micros,

@@ -186,38 +186,66 @@ fn millis(ms: i64) -> String {
     }
 }
 
+/// The timeouts molteniron's statements really run under: inside one of its transactions (which sets
+/// them itself, so they hold through any pooler) they must be the config's; outside one, the
+/// one-statement commands (allocate, release, renew, reap) set their own lock_timeout but run under the
+/// server's statement_timeout for this login (its role's or database's default), which should not be
+/// none.
 fn timeouts(conn: &mut PgConnection, config: &Config) -> Check {
     const NAME: &str = "timeouts";
-    let want = |d: Duration| i64::try_from(d.as_millis().max(1)).unwrap_or(i64::MAX);
-    let (lock, statement) = (want(config.lock_timeout), want(config.statement_timeout));
-    match doctor::timeouts(conn) {
-        Err(e) => unknown(NAME, &e),
-        Ok(t) if t.lock_timeout_ms == lock && t.statement_timeout_ms == statement => Check::ok(
+    let want = config.timeouts();
+    let as_ms = |d: Duration| i64::try_from(d.as_millis().max(1)).unwrap_or(i64::MAX);
+    let (lock, statement) = (as_ms(want.lock), as_ms(want.statement));
+    let inside = match db::transaction(conn, want, doctor::timeouts) {
+        Err(e) => return unknown(NAME, &e),
+        Ok(t) => t,
+    };
+    if inside.lock_timeout_ms != lock || inside.statement_timeout_ms != statement {
+        return Check::fail(
             NAME,
             format!(
-                "lock_timeout {}, statement_timeout {}, as configured",
+                "in molteniron's transactions lock_timeout {}, statement_timeout {}; the config says {} and \
+                 {}: something between molteniron and PostgreSQL does not keep a transaction's SET LOCAL",
+                millis(inside.lock_timeout_ms),
+                millis(inside.statement_timeout_ms),
                 millis(lock),
                 millis(statement)
             ),
-        ),
-        Ok(t) => Check::warn(
-            NAME,
-            format!(
-                "in effect lock_timeout {}, statement_timeout {}; molteniron's config says {} and {}: the \
-                 connection string's options= or a connection pooler dropped them",
-                millis(t.lock_timeout_ms),
-                millis(t.statement_timeout_ms),
-                millis(lock),
-                millis(statement)
-            ),
-            format!(
-                "set them on the server for the role the sessions log in as: ALTER ROLE ... SET \
-                 lock_timeout = '{}'; ALTER ROLE ... SET statement_timeout = '{}'",
-                millis(lock),
-                millis(statement)
-            ),
-        ),
+            "connect straight to PostgreSQL or through a pooler in session or transaction mode",
+        );
     }
+    let server = match doctor::timeouts(conn) {
+        Err(e) => return unknown(NAME, &e),
+        Ok(t) => t,
+    };
+    let configured = format!(
+        "lock_timeout {}, statement_timeout {} in each transaction, as configured",
+        millis(lock),
+        millis(statement)
+    );
+    if server.statement_timeout_ms == 0 {
+        return Check::warn(
+            NAME,
+            format!(
+                "{configured}; but the server gives {} no statement_timeout, and allocate, release, renew \
+                 and reap (one statement each, which can set only their own lock_timeout) run under it",
+                server.login
+            ),
+            format!(
+                "ALTER ROLE {} SET statement_timeout = '{}', or ALTER DATABASE ... SET statement_timeout \
+                 for every role",
+                server.login,
+                millis(statement)
+            ),
+        );
+    }
+    Check::ok(
+        NAME,
+        format!(
+            "{configured}; one-statement commands run under the server's statement_timeout {}",
+            millis(server.statement_timeout_ms)
+        ),
+    )
 }
 
 fn role(conn: &mut PgConnection) -> Check {

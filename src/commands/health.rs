@@ -19,6 +19,7 @@ use clap::Args;
 
 use super::{Ctx, invalid};
 use crate::config::duration_arg;
+use crate::db;
 use crate::error::Failure;
 use crate::inventory::check_text;
 use crate::output::{self, CheckRow, Format};
@@ -81,7 +82,13 @@ impl HealthCheckArgs {
             }
         };
         let settings = &ctx.config.health_check;
-        let unfinished = ctx.with_db_repeatable(|conn| Ok(health::reap_unfinished(conn)?))?;
+        let unfinished = ctx.with_db_repeatable(|conn| {
+            Ok(db::transaction(
+                conn,
+                ctx.timeouts(),
+                health::reap_unfinished,
+            )?)
+        })?;
         for node in &unfinished {
             output::note(&format!(
                 "node {}: an earlier health check did not finish; it is in maintenance until a check passes \
@@ -89,7 +96,7 @@ impl HealthCheckArgs {
                 node.name
             ));
         }
-        let due = ctx.with_db_repeatable(|conn| {
+        let due = ctx.read(|conn| {
             Ok(health::due(
                 conn,
                 self.pool.as_deref(),
@@ -179,7 +186,7 @@ impl HealthCheckArgs {
                 // Jobs waiting in line come first.
                 priority: -1000,
             };
-            Ok(match pool::take(conn, &request)? {
+            Ok(match pool::take(conn, ctx.timeouts(), &request)? {
                 Outcome::Granted(mut nodes) | Outcome::AlreadyHeld(mut nodes) => nodes.pop(),
                 _ => None,
             })
@@ -231,13 +238,9 @@ impl HealthCheckArgs {
             ),
         };
         let recorded = ctx.with_db_repeatable(|conn| {
-            Ok(health::record_check(
-                conn,
-                node.id,
-                &owner,
-                failure.as_deref(),
-                seconds,
-            )?)
+            Ok(db::transaction(conn, ctx.timeouts(), |conn| {
+                health::record_check(conn, node.id, &owner, failure.as_deref(), seconds)
+            })?)
         });
         match recorded {
             Ok(Some(_)) => row(result, seconds, failure.unwrap_or_default()),

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use diesel::PgConnection;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
-use diesel::{Connection, PgConnection};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, invalid, no_node};
+use crate::db;
 use crate::domain::EventAction;
 use crate::error::Failure;
 use crate::fields::{Field, ValueType, apply_all, contains_secret, split_pair, typed_value};
@@ -147,7 +148,7 @@ impl ImportArgs {
         let specs =
             parse_inventory(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
         let decided = ctx.with_db(|conn| {
-            let outcome = conn.transaction(|conn| {
+            let outcome = db::transaction(conn, ctx.timeouts(), |conn| {
                 let before: BTreeSet<String> = nodes::pools(conn)?.into_iter().collect();
                 let mut report = ImportReport::default();
                 let mut changed = Vec::new();
@@ -274,7 +275,7 @@ fn refuse_shared_hardware(conn: &mut PgConnection) -> Result<()> {
 /// `export`: the inventory as nodes.yaml.
 pub fn export(ctx: &Ctx) -> Result<()> {
     ctx.format(&[Format::Human])?;
-    let all = ctx.with_db_repeatable(|conn| Ok(nodes::list(conn, &json!({}), None)?))?;
+    let all = ctx.read(|conn| Ok(nodes::list(conn, &json!({}), None)?))?;
     let yaml =
         render_inventory(all.iter().map(Node::spec).collect()).context("rendering nodes.yaml")?;
     output::text(&yaml)
@@ -286,7 +287,7 @@ fn add_node(ctx: &Ctx, mut spec: NodeSpec) -> Result<()> {
     spec.validate()
         .map_err(|e| invalid(format!("node {}: {e}", spec.name)))?;
     let node = ctx.with_db(|conn| {
-        conn.transaction(|conn| {
+        db::transaction(conn, ctx.timeouts(), |conn| {
             let node = nodes::insert(conn, &spec)?
                 .ok_or_else(|| Failure::Conflict(format!("node {} already exists", spec.name)))?;
             refuse_shared_hardware(conn)?;
@@ -388,7 +389,7 @@ impl SetFieldArgs {
         let field = Field::parse(field).map_err(Failure::NotFound)?;
         let value = typed_value(raw, ty.unwrap_or(ValueType::String)).map_err(invalid)?;
         let node = ctx.with_db(|conn| {
-            conn.transaction(|conn| {
+            db::transaction(conn, ctx.timeouts(), |conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
                 // A plain name that is none of ours changes a key the node already has (properties
                 // first, as the original's blob), and is refused otherwise.
@@ -447,7 +448,7 @@ impl RemoveArgs {
         let (key, force) = (self.node.as_str(), self.force);
         ctx.format(&[Format::Human])?;
         let name = ctx.with_db(|conn| {
-            conn.transaction(|conn| {
+            db::transaction(conn, ctx.timeouts(), |conn| {
                 let node = nodes::find(conn, key, true)?.ok_or_else(|| no_node(key))?;
                 if let (Some(owner), false) = (&node.owner, force) {
                     return Err(Failure::Conflict(format!(
@@ -476,7 +477,7 @@ impl DeleteDbArgs {
             .into());
         }
         let count = ctx.with_db(|conn| {
-            Ok(conn.transaction(|conn| {
+            Ok(db::transaction(conn, ctx.timeouts(), |conn| {
                 let count = nodes::delete_all(conn)?;
                 events::delete_all(conn)?;
                 diesel::QueryResult::Ok(count)

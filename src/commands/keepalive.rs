@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 
 use super::{Ctx, backoff};
-use crate::config;
+use crate::config::{self, Timeouts};
 use crate::domain::{EventAction, timestamp};
 use crate::error::{self, Failure, is_transient};
 use crate::output::{self, Format};
@@ -92,7 +92,7 @@ impl KeepAlive<'_> {
             }
             let sent = Instant::now();
             let before = held.as_deref().unwrap_or_default();
-            let step = match ctx.attempt(|conn| renew(conn, owner, lease, before)) {
+            let step = match ctx.attempt(|conn| renew(conn, ctx.timeouts(), owner, lease, before)) {
                 Ok(step) => step,
                 Err((err, _)) if worth_retrying(&err) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -195,8 +195,14 @@ struct Step {
 }
 
 /// Renews OWNER's lease and, for each hold of `before` that is gone, reads how it ended. Safe to repeat.
-fn renew(conn: &mut PgConnection, owner: &str, lease: Duration, before: &[Hold]) -> Result<Step> {
-    let renewed = nodes::renew(conn, owner, lease.as_secs_f64())?;
+fn renew(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    owner: &str,
+    lease: Duration,
+    before: &[Hold],
+) -> Result<Step> {
+    let renewed = nodes::renew(conn, timeouts, owner, lease.as_secs_f64())?;
     let mut ended = Vec::new();
     for hold in before.iter().filter(|h| !renewed.iter().any(|n| h.is(n))) {
         let how = match hold.allocated_at {

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use serde_json::Value;
 
 use super::keepalive::KeepAlive;
 use super::wait::{self, Refusal};
 use super::{Ctx, invalid, no_node};
 use crate::config::duration_arg;
+use crate::db;
 use crate::devstack;
 use crate::domain::timestamp;
 use crate::error::Failure;
@@ -188,7 +189,7 @@ impl AllocateArgs {
         // taken; files this run creates are removed again if the allocation fails.
         let files = devstack::Files::open(self.hardware_info.as_deref(), self.localrc.as_deref())?;
         let decided = ctx.with_db_repeatable(|conn| {
-            let outcome = pool::take(conn, &request)?;
+            let outcome = pool::take(conn, ctx.timeouts(), &request)?;
             // With DevStack files, nodes the files cannot describe are given back at once (with their
             // events), so nothing stays allocated. Not one transaction around the allocation: that would
             // hold the owner's lock while waiting for the line's, against a process serving the line
@@ -197,7 +198,7 @@ impl AllocateArgs {
                 Outcome::Granted(nodes) if files.any() => {
                     if let Err(e) = devstack::check(nodes) {
                         let state = crate::domain::NodeState::Ready;
-                        nodes::release(conn, &self.owner, None, state, None)?;
+                        nodes::release(conn, ctx.timeouts(), &self.owner, None, state, None)?;
                         return Err(invalid(format!("{e} (the nodes were given back)")));
                     }
                 }
@@ -224,7 +225,14 @@ impl AllocateArgs {
                         if let Err(e) = devstack::check(&nodes) {
                             let state = crate::domain::NodeState::Ready;
                             ctx.with_db_repeatable(|conn| {
-                                Ok(nodes::release(conn, &self.owner, None, state, None)?)
+                                Ok(nodes::release(
+                                    conn,
+                                    ctx.timeouts(),
+                                    &self.owner,
+                                    None,
+                                    state,
+                                    None,
+                                )?)
                             })?;
                             return Err(invalid(format!("{e} (the nodes were given back)")));
                         }
@@ -320,7 +328,7 @@ fn ahead_note(request: &Request, ahead: i64) -> String {
 const ORIGINAL_ANY_POOL: &str = "Default";
 
 /// The nodes of a decided request, or its exit code and message (with `-o json`, also a JSON object on
-/// stdout: see the README's JSON shapes).
+/// stdout: see docs/commands.md, "JSON shapes").
 fn granted(request: &Request, outcome: Outcome, format: Format) -> Result<Vec<Node>> {
     match outcome {
         Outcome::Granted(nodes) => Ok(nodes),
@@ -500,13 +508,14 @@ impl ReleaseArgs {
             failed: self.failed,
             reason: self.reason.as_deref(),
         };
-        let quarantine_after = ctx.config.quarantine_after;
+        let (quarantine_after, timeouts) = (ctx.config.quarantine_after, ctx.timeouts());
         let release_and_quarantine = |conn: &mut PgConnection| {
             let release = match node {
-                None => nodes::release(conn, owner, None, state, Some(result))?,
+                None => nodes::release(conn, timeouts, owner, None, state, Some(result))?,
                 Some(key) => {
                     let node = nodes::find(conn, key, false)?.ok_or_else(|| no_node(key))?;
-                    let release = nodes::release(conn, owner, Some(node.id), state, Some(result))?;
+                    let id = Some(node.id);
+                    let release = nodes::release(conn, timeouts, owner, id, state, Some(result))?;
                     if release.released.is_empty() {
                         return Err(Failure::NotFound(format!(
                             "{owner} does not hold node {}",
@@ -529,7 +538,7 @@ impl ReleaseArgs {
             // A failed job's release and the quarantine it may trigger commit together; a pass cannot
             // quarantine, so a plain release stays one statement, with no transaction around it.
             if self.failed {
-                conn.transaction(release_and_quarantine)
+                db::transaction(conn, timeouts, release_and_quarantine)
             } else {
                 release_and_quarantine(conn)
             }
@@ -545,18 +554,20 @@ impl ReleaseArgs {
         if release.queued {
             let served = ctx.with_db_repeatable(|conn| {
                 let gone = match node {
-                    None => queue_store::withdraw_owner(conn, owner)?,
+                    None => db::transaction(conn, timeouts, |conn| {
+                        queue_store::withdraw_owner(conn, owner)
+                    })?,
                     Some(_) => None,
                 };
                 // Granted between the release and the withdrawal (its waiter may be dead): those nodes
                 // go back too.
                 let late = match gone {
                     Some(w) if w.state == crate::domain::RequestState::Granted => {
-                        nodes::release(conn, owner, None, state, Some(result))?.released
+                        nodes::release(conn, timeouts, owner, None, state, Some(result))?.released
                     }
                     _ => Vec::new(),
                 };
-                queue::serve(conn, true)?;
+                queue::serve(conn, timeouts, true)?;
                 if gone.is_some() {
                     // Wake the withdrawn waiter even when serving granted nothing.
                     queue_store::notify(conn)?;
@@ -604,8 +615,14 @@ impl RenewArgs {
             return keep_alive.run(ctx);
         }
         let format = ctx.format(&[Format::Human, Format::Json])?;
-        let renewed =
-            ctx.with_db_repeatable(|conn| Ok(nodes::renew(conn, owner, lease.as_secs_f64())?))?;
+        let renewed = ctx.with_db_repeatable(|conn| {
+            Ok(nodes::renew(
+                conn,
+                ctx.timeouts(),
+                owner,
+                lease.as_secs_f64(),
+            )?)
+        })?;
         if renewed.is_empty() {
             return Err(Failure::NotFound(format!("{owner} holds no nodes")).into());
         }
@@ -619,7 +636,8 @@ impl ReapArgs {
         let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
         let state = ctx.config.reap_state.state();
         let max_age = self.max_age.map(|d| d.as_secs_f64());
-        let reaped = ctx.with_db_repeatable(|conn| Ok(nodes::reap(conn, max_age, state)?))?;
+        let reaped =
+            ctx.with_db_repeatable(|conn| Ok(nodes::reap(conn, ctx.timeouts(), max_age, state)?))?;
         // Also withdraws requests whose waiters went silent, so cron covers dead waiters.
         ctx.serve_line();
         // Every line people read carries the time, so a cron log reads without its own timestamps.
@@ -644,7 +662,7 @@ impl GetFieldArgs {
         let (owner, name) = (self.owner.as_str(), self.field.as_str());
         let format = ctx.format(&[Format::Human, Format::Csv, Format::Json])?;
         let field = Field::parse(name).map_err(Failure::NotFound)?;
-        let nodes = ctx.with_db_repeatable(|conn| Ok(nodes::held_by(conn, owner)?))?;
+        let nodes = ctx.read(|conn| Ok(nodes::held_by(conn, owner)?))?;
         if nodes.is_empty() {
             return Err(Failure::NotFound(format!("{owner} holds no nodes")).into());
         }

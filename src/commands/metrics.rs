@@ -25,7 +25,7 @@ impl MetricsArgs {
     /// `metrics [--textfile FILE]`: one query, then stdout or the file.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         ctx.format(&[Format::Human])?;
-        let pools = ctx.with_db_repeatable(|conn| Ok(metrics::pools(conn)?))?;
+        let pools = ctx.read(|conn| Ok(metrics::pools(conn)?))?;
         let text = output::prometheus(&pools, env!("CARGO_PKG_VERSION"));
         match &self.textfile {
             None => output::text(&text),

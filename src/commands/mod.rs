@@ -23,7 +23,7 @@ use anyhow::Result;
 use diesel::PgConnection;
 use diesel::connection::{CacheSize, Connection};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Timeouts};
 use crate::db;
 use crate::domain::Group;
 use crate::error::{Failure, is_permission_denied, is_transient};
@@ -97,6 +97,12 @@ impl Ctx {
         }
     }
 
+    /// The lock and statement timeouts of the config, which every transaction and hot statement sets for
+    /// itself (`db::transaction`).
+    pub fn timeouts(&self) -> Timeouts {
+        self.config.timeouts()
+    }
+
     /// The output format asked for (human by default), if this command offers it.
     pub fn format(&self, offered: &[Format]) -> Result<Format> {
         let format = self.output.unwrap_or(Format::Human);
@@ -117,7 +123,9 @@ impl Ctx {
     /// own change is committed; costs one cheap statement when nobody waits. A failure is only said: the
     /// change is done, and the next poll of any waiter serves the line.
     pub fn serve_line(&self) {
-        if let Err(e) = self.with_db_repeatable(|conn| Ok(crate::queue::serve(conn, true)?)) {
+        if let Err(e) =
+            self.with_db_repeatable(|conn| Ok(crate::queue::serve(conn, self.timeouts(), true)?))
+        {
             output::note(&format!("serving the line failed: {}", self.cause(&e)));
         }
     }
@@ -137,6 +145,15 @@ impl Ctx {
         body: impl FnMut(&mut PgConnection) -> Result<T>,
     ) -> Result<T> {
         self.run_db(true, body)
+    }
+
+    /// [`Ctx::with_db_repeatable`] for commands that only read: `body` runs in one read-only snapshot
+    /// (so what it reads together agrees) under the config's timeouts.
+    pub fn read<T>(&self, mut body: impl FnMut(&mut PgConnection) -> Result<T>) -> Result<T> {
+        let timeouts = self.timeouts();
+        self.with_db_repeatable(|conn| {
+            db::transaction_with(conn, timeouts, db::Mode::Snapshot, &mut body)
+        })
     }
 
     fn run_db<T>(

@@ -25,7 +25,7 @@ impl QueueArgs {
         if let Some(pool) = &self.pool {
             check_text("pool", pool).map_err(super::invalid)?;
         }
-        let entries = ctx.with_db_repeatable(|conn| {
+        let entries = ctx.read(|conn| {
             let public = !nodes::may_read_credentials(conn)?;
             Ok(queue::list(conn, self.pool.as_deref(), public)?)
         })?;

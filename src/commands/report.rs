@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::{Ctx, write_atomically};
 use crate::config::duration_arg;
+use crate::db::{self, Mode};
 use crate::output::Format;
 use crate::report::{self, Report};
 use crate::store::{health, metrics, queue, report as store};
@@ -31,21 +32,17 @@ impl ReportArgs {
         ctx.format(&[Format::Human])?;
         let since_secs = self.since.as_secs_f64();
         let page = ctx.with_db_repeatable(|conn| {
-            let report = conn
-                .build_transaction()
-                .read_only()
-                .repeatable_read()
-                .run(|conn| {
-                    Ok::<_, diesel::result::Error>(Report {
-                        generated_at: chrono::Utc::now(),
-                        since_secs,
-                        pools: metrics::pools(conn)?,
-                        line: queue::list(conn, None, true)?,
-                        out_of_service: store::out_of_service(conn)?,
-                        usage: health::stats(conn, since_secs, None)?,
-                        waits: store::waits_by_size(conn, since_secs)?,
-                    })
-                })?;
+            let report = db::transaction_with(conn, ctx.timeouts(), Mode::Snapshot, |conn| {
+                Ok::<_, diesel::result::Error>(Report {
+                    generated_at: chrono::Utc::now(),
+                    since_secs,
+                    pools: metrics::pools(conn)?,
+                    line: queue::list(conn, None, true)?,
+                    out_of_service: store::out_of_service(conn)?,
+                    usage: health::stats(conn, since_secs, None)?,
+                    waits: store::waits_by_size(conn, since_secs)?,
+                })
+            })?;
             Ok(report::html(&report))
         })?;
         // Silent on success, for cron.

@@ -31,8 +31,7 @@ impl StatsArgs {
             check_text("pool", pool).map_err(invalid)?;
         }
         let since = self.since.as_secs_f64();
-        let usage =
-            ctx.with_db_repeatable(|conn| Ok(health::stats(conn, since, self.pool.as_deref())?))?;
+        let usage = ctx.read(|conn| Ok(health::stats(conn, since, self.pool.as_deref())?))?;
         output::stats(&usage, format)
     }
 }

@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
+use diesel::connection::Connection;
 use serde_json::json;
 
 use super::Ctx;
-use crate::config::Config;
+use crate::config::{Config, Timeouts};
 use crate::db;
 use crate::domain::EventAction;
 use crate::error::{Failure, is_transient};
@@ -85,7 +86,8 @@ pub fn wait_in_line(
     let Some(id) = waiter.join()? else {
         // The owner came to hold nodes between the refusal and joining: decide again, as an allocate
         // would now (the same request gets them back, another one conflicts).
-        let outcome = ctx.with_db_repeatable(|conn| Ok(pool::take(conn, request)?))?;
+        let outcome =
+            ctx.with_db_repeatable(|conn| Ok(pool::take(conn, ctx.timeouts(), request)?))?;
         return Ok(Waited::Decided(outcome));
     };
     waiter.id = id;
@@ -207,8 +209,9 @@ impl Waiter<'_> {
             stale_after_secs: self.config().waiter_timeout.as_secs_f64(),
             waiter: &waiter,
         };
+        let timeouts = self.ctx.timeouts();
         let enqueued = self.ctx.with_db_repeatable(|conn| {
-            let enqueued = conn.transaction(|conn| {
+            let enqueued = db::transaction(conn, timeouts, |conn| {
                 let Some(enqueued) = line::enqueue(conn, &new)? else {
                     return Ok(None);
                 };
@@ -239,7 +242,7 @@ impl Waiter<'_> {
                 ))
                 .into());
             }
-            queue::serve(conn, true)?;
+            queue::serve(conn, timeouts, true)?;
             Ok(Some(enqueued))
         })?;
         let Some(enqueued) = enqueued else {
@@ -281,8 +284,13 @@ impl Waiter<'_> {
     /// Says the process is alive, looks at the request, and (with `serve`) serves the line if nobody
     /// else is.
     fn poll(&mut self, serve: bool) -> Result<Option<Found>> {
-        let id = self.id;
-        let Some(beat) = self.with_conn(|conn| Ok(line::heartbeat(conn, id)?))? else {
+        let (id, timeouts) = (self.id, self.ctx.timeouts());
+        let beat = self.with_conn(|conn| {
+            Ok(db::transaction(conn, timeouts, |conn| {
+                line::heartbeat(conn, id)
+            })?)
+        })?;
+        let Some(beat) = beat else {
             return Ok(None);
         };
         match beat {
@@ -296,7 +304,7 @@ impl Waiter<'_> {
                 if !serve {
                     return Ok(None);
                 }
-                let served = self.with_conn(|conn| Ok(queue::serve(conn, false)?))?;
+                let served = self.with_conn(|conn| Ok(queue::serve(conn, timeouts, false)?))?;
                 if served.is_some_and(|s| s.granted > 0) {
                     // Perhaps to this request: look again at once.
                     return self.poll_granted();
@@ -308,8 +316,13 @@ impl Waiter<'_> {
 
     /// After serving the line granted something: picks up this request's nodes if they were its.
     fn poll_granted(&mut self) -> Result<Option<Found>> {
-        let id = self.id;
-        match self.with_conn(|conn| Ok(line::heartbeat(conn, id)?))? {
+        let (id, timeouts) = (self.id, self.ctx.timeouts());
+        let beat = self.with_conn(|conn| {
+            Ok(db::transaction(conn, timeouts, |conn| {
+                line::heartbeat(conn, id)
+            })?)
+        })?;
+        match beat {
             Some(Some(Beat {
                 state: crate::domain::RequestState::Granted,
                 ..
@@ -323,12 +336,13 @@ impl Waiter<'_> {
     /// are given back and the request counts as withdrawn.
     fn pick_up(&mut self) -> Result<Option<Found>> {
         let (id, owner, count) = (self.id, self.request.owner, self.request.count);
+        let timeouts = self.ctx.timeouts();
         let picked = self.with_conn(|conn| {
-            Ok(conn.transaction(|conn| {
+            Ok(db::transaction(conn, timeouts, |conn| {
                 if !line::pick_up(conn, id)? {
                     return Ok(None);
                 }
-                all_or_none(conn, owner, id, count).map(Some)
+                all_or_none(conn, timeouts, owner, id, count).map(Some)
             })?)
         })?;
         match picked {
@@ -347,7 +361,7 @@ impl Waiter<'_> {
     /// owner (then the owner holds the nodes, and this process returns them too).
     fn gone(&mut self) -> Result<Found> {
         let (id, owner) = (self.id, self.request.owner);
-        let seen = self.ctx.with_db_repeatable(|conn| {
+        let seen = self.ctx.read(|conn| {
             let reason = line::withdraw_reason(conn, owner, id)?;
             let held = nodes::held_by(conn, owner)?;
             Ok((reason, held))
@@ -359,6 +373,7 @@ impl Waiter<'_> {
                     self.ctx.with_db_repeatable(|conn| {
                         Ok(nodes::release(
                             conn,
+                            self.ctx.timeouts(),
                             owner,
                             None,
                             crate::domain::NodeState::Ready,
@@ -414,10 +429,12 @@ impl Waiter<'_> {
 
     /// Timeout: withdraws the request, unless it was granted at that instant (then the nodes are taken).
     fn time_out(&mut self, refusal: &Refusal) -> Result<Vec<Node>> {
-        let (id, owner) = (self.id, self.request.owner);
-        let withdrawn = self
-            .ctx
-            .with_db_repeatable(|conn| Ok(line::withdraw(conn, id, "timeout")?))?;
+        let (id, owner, timeouts) = (self.id, self.request.owner, self.ctx.timeouts());
+        let withdrawn = self.ctx.with_db_repeatable(|conn| {
+            Ok(db::transaction(conn, timeouts, |conn| {
+                line::withdraw(conn, id, "timeout")
+            })?)
+        })?;
         match withdrawn {
             Some(w) if w.state == crate::domain::RequestState::Waiting => {
                 self.progress.done();
@@ -431,10 +448,10 @@ impl Waiter<'_> {
             Some(_) => {
                 // Granted at the last moment: withdrawing it took it, so its nodes are this process's,
                 // all of them or none (as at a pick-up).
-                let count = self.request.count;
-                let nodes = self
-                    .ctx
-                    .with_db_repeatable(|conn| Ok(all_or_none(conn, owner, id, count)?))?;
+                let (count, timeouts) = (self.request.count, self.ctx.timeouts());
+                let nodes = self.ctx.with_db_repeatable(|conn| {
+                    Ok(all_or_none(conn, timeouts, owner, id, count)?)
+                })?;
                 match nodes {
                     Some(nodes) => {
                         self.picked_up = true;
@@ -455,12 +472,12 @@ impl Waiter<'_> {
     fn interrupted(&mut self, sig: i32) -> anyhow::Error {
         self.progress.done();
         let (id, owner, picked_up) = (self.id, self.request.owner, self.picked_up);
-        let name = signal_name(sig);
+        let (name, timeouts) = (signal_name(sig), self.ctx.timeouts());
         let cleanup = self.ctx.with_db_repeatable(|conn| {
             // Withdraw and give back in one transaction that waits for nothing but the request's own
             // row; serve the line only after it committed (waiting for the line's lock while holding
             // the row would deadlock with a process serving the line that is granting this row).
-            conn.transaction(|conn| {
+            db::transaction(conn, timeouts, |conn| {
                 let withdrawn = line::withdraw(conn, id, "signal")?;
                 // Give back only nodes granted to this request: granted just now (still a row), or
                 // already picked up by this process. A request gone otherwise was taken by another
@@ -468,8 +485,8 @@ impl Waiter<'_> {
                 let granted = picked_up
                     || withdrawn.is_some_and(|w| w.state == crate::domain::RequestState::Granted);
                 if granted {
-                    let released =
-                        nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
+                    let ready = crate::domain::NodeState::Ready;
+                    let released = nodes::release(conn, timeouts, owner, None, ready, None)?;
                     if !released.released.is_empty() {
                         let detail = json!({"request": id, "reason": "signal", "released": released.released.len()});
                         line::record(conn, owner, EventAction::Withdraw, detail)?;
@@ -477,7 +494,7 @@ impl Waiter<'_> {
                 }
                 Ok::<_, diesel::result::Error>(())
             })?;
-            queue::serve(conn, true)?;
+            queue::serve(conn, timeouts, true)?;
             Ok(())
         });
         let message = match cleanup {
@@ -503,6 +520,7 @@ impl Waiter<'_> {
 /// given back and the request counts as withdrawn ("incomplete").
 fn all_or_none(
     conn: &mut PgConnection,
+    timeouts: Timeouts,
     owner: &str,
     id: i64,
     count: i64,
@@ -511,7 +529,14 @@ fn all_or_none(
     if held.len() as i64 == count {
         return Ok(Some(held));
     }
-    nodes::release(conn, owner, None, crate::domain::NodeState::Ready, None)?;
+    nodes::release(
+        conn,
+        timeouts,
+        owner,
+        None,
+        crate::domain::NodeState::Ready,
+        None,
+    )?;
     let detail = json!({"request": id, "reason": "incomplete", "held": held.len()});
     line::record(conn, owner, EventAction::Withdraw, detail)?;
     Ok(None)

@@ -48,9 +48,12 @@ pub fn applied_migrations(conn: &mut PgConnection) -> QueryResult<Option<Vec<Str
     Ok(Some(rows.into_iter().map(|r| r.version).collect()))
 }
 
-/// The session's `lock_timeout` and `statement_timeout` in milliseconds (0: none), as in effect now.
+/// The session's `lock_timeout` and `statement_timeout` in milliseconds (0: none), as in effect now, and
+/// the role the session logged in as (whose defaults apply outside a transaction).
 #[derive(Debug, QueryableByName)]
 pub struct Timeouts {
+    #[diesel(sql_type = Text)]
+    pub login: String,
     #[diesel(sql_type = BigInt)]
     pub lock_timeout_ms: i64,
     #[diesel(sql_type = BigInt)]
@@ -60,7 +63,8 @@ pub struct Timeouts {
 /// The timeouts in effect in this session (pg_settings reports both in milliseconds).
 pub fn timeouts(conn: &mut PgConnection) -> QueryResult<Timeouts> {
     diesel::sql_query(
-        "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'lock_timeout') AS lock_timeout_ms, \
+        "SELECT session_user::text AS login, \
+                (SELECT setting::bigint FROM pg_settings WHERE name = 'lock_timeout') AS lock_timeout_ms, \
                 (SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout') \
                   AS statement_timeout_ms",
     )

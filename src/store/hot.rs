@@ -6,6 +6,15 @@
 //! that sends one statement gets it in a single round trip (`PQsendQueryParams`) instead of prepare +
 //! execute.
 //!
+//! Each of these runs alone, outside any explicit transaction (allocate, release, renew, reap are one
+//! statement each), so it sets its own `lock_timeout` as its first step: a `set_config(..., true)` in a
+//! scalar subquery that PostgreSQL evaluates once, before the statement locks its first row, and that
+//! ends with the statement's transaction. No extra round trip, no session setting (which a
+//! transaction-pooling PgBouncer would drop or leak to another client). `statement_timeout` cannot be
+//! set that way: the server starts that timer before the statement runs, so these statements run under
+//! the server's own `statement_timeout` (the role's or database's; `molteniron doctor` warns when it is
+//! none), and every explicit transaction sets both (`db::transaction`).
+//!
 //! The `.sql` files use `$1`, `$2`, ... as PostgreSQL does; each occurrence becomes its own diesel bind
 //! of the same value. Whole-line `--` comments are dropped so placeholders in them are not bound.
 
@@ -166,6 +175,7 @@ hot_statement!(
         2 => filter: &'a serde_json::Value as Jsonb,
         3 => count: i64 as BigInt,
         4 => lease_secs: f64 as Double,
+        5 => lock_timeout_ms: &'a str as Text,
     }
 );
 
@@ -177,6 +187,7 @@ hot_statement!(
         3 => state: &'a str as Text,
         4 => result: Option<&'a str> as Nullable<Text>,
         5 => reason: Option<&'a str> as Nullable<Text>,
+        6 => lock_timeout_ms: &'a str as Text,
     }
 );
 
@@ -185,6 +196,7 @@ hot_statement!(
     Renew, "sql/renew.sql", {
         1 => owner: &'a str as Text,
         2 => lease_secs: f64 as Double,
+        3 => lock_timeout_ms: &'a str as Text,
     }
 );
 
@@ -193,6 +205,7 @@ hot_statement!(
     Reap, "sql/reap.sql", {
         1 => max_age_secs: Option<f64> as Nullable<Double>,
         2 => state: &'a str as Text,
+        3 => lock_timeout_ms: &'a str as Text,
     }
 );
 
@@ -290,6 +303,7 @@ mod tests {
                 filter: &serde_json::json!({}),
                 count: 1,
                 lease_secs: 1.0,
+                lock_timeout_ms: "1000",
             })),
             rendered(&Statement(Release {
                 owner: "o",
@@ -297,18 +311,23 @@ mod tests {
                 state: "ready",
                 result: None,
                 reason: None,
+                lock_timeout_ms: "1000",
             })),
             rendered(&Statement(Renew {
                 owner: "o",
                 lease_secs: 1.0,
+                lock_timeout_ms: "1000",
             })),
             rendered(&Statement(Reap {
                 max_age_secs: None,
                 state: "ready",
+                lock_timeout_ms: "1000",
             })),
         ];
         for (sql, binds) in rendered {
             assert!(binds >= 2, "{sql}");
+            // Each sets its own lock_timeout (a one-statement command has no transaction to SET it in).
+            assert!(sql.contains("set_config('lock_timeout', $"), "{sql}");
             assert_eq!(placeholders(&sql), (1..=binds).collect::<Vec<_>>(), "{sql}");
             assert!(
                 !sql.lines().any(|line| line.trim_start().starts_with("--")),

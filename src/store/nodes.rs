@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::events;
 use super::hot::{self, Allocate, Reap, Renew, Statement};
+use crate::config::Timeouts;
 use crate::domain::{EventAction, HARDWARE_PROPERTIES, MaintenanceBy, NodeState, plain};
 use crate::inventory::{Bmc, NodeSpec, bmc};
 use crate::schema::nodes;
@@ -242,6 +243,7 @@ diesel::define_sql_function! {
 /// waits for another allocator's rows and never shares a node.
 pub fn allocate(
     conn: &mut PgConnection,
+    timeouts: Timeouts,
     owner: &str,
     filter: &Value,
     count: i64,
@@ -252,6 +254,7 @@ pub fn allocate(
         filter,
         count,
         lease_secs,
+        lock_timeout_ms: &timeouts.lock_ms(),
     })
     .load(conn)
 }
@@ -322,6 +325,7 @@ pub struct JobResult<'a> {
 /// statement (`sql/release.sql`).
 pub fn release(
     conn: &mut PgConnection,
+    timeouts: Timeouts,
     owner: &str,
     node_id: Option<i64>,
     state: NodeState,
@@ -333,6 +337,7 @@ pub fn release(
         state: state.as_str(),
         result: result.map(|r| if r.failed { "failed" } else { "passed" }),
         reason: result.and_then(|r| r.reason),
+        lock_timeout_ms: &timeouts.lock_ms(),
     })
     .load(conn)?;
     Ok(Release {
@@ -378,20 +383,32 @@ pub fn force_release(
 }
 
 /// Moves the lease of every node `owner` holds to now + `lease_secs`, writing one event each.
-pub fn renew(conn: &mut PgConnection, owner: &str, lease_secs: f64) -> QueryResult<Vec<Node>> {
-    Statement(Renew { owner, lease_secs }).load(conn)
+pub fn renew(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    owner: &str,
+    lease_secs: f64,
+) -> QueryResult<Vec<Node>> {
+    Statement(Renew {
+        owner,
+        lease_secs,
+        lock_timeout_ms: &timeouts.lock_ms(),
+    })
+    .load(conn)
 }
 
 /// Releases into `state` every expired allocation (and, with `max_age_secs`, every older one), skipping
 /// rows another transaction holds; one event each.
 pub fn reap(
     conn: &mut PgConnection,
+    timeouts: Timeouts,
     max_age_secs: Option<f64>,
     state: NodeState,
 ) -> QueryResult<Vec<Reaped>> {
     Statement(Reap {
         max_age_secs,
         state: state.as_str(),
+        lock_timeout_ms: &timeouts.lock_ms(),
     })
     .load(conn)
 }

@@ -177,6 +177,7 @@ fn a_malformed_connection_string_is_exit_1_not_retryable_5() {
 
 #[test]
 fn a_held_lock_fails_the_command_after_lock_timeout_instead_of_hanging() {
+    use diesel::connection::SimpleConnection;
     use diesel::{Connection, RunQueryDsl};
     let db = TestDb::new();
     db.seed("a", 1, "default");
@@ -190,6 +191,28 @@ fn a_held_lock_fails_the_command_after_lock_timeout_instead_of_hanging() {
     let started = std::time::Instant::now();
     let err = db.fails(
         &["--config", config.path().to_str().unwrap(), "remove", "a0"],
+        1,
+    );
+    assert!(err.contains("lock timeout"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited {:?}",
+        started.elapsed()
+    );
+    // allocate is one statement with no transaction to SET it in: it sets lock_timeout itself before
+    // it waits for the owner's lock (held here by another session deciding for the same owner).
+    holder.batch_execute("ROLLBACK; BEGIN").unwrap();
+    diesel::sql_query("SELECT owner_is_idle('job')")
+        .execute(&mut holder)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = db.fails(
+        &[
+            "--config",
+            config.path().to_str().unwrap(),
+            "allocate",
+            "job",
+        ],
         1,
     );
     assert!(err.contains("lock timeout"), "{err}");

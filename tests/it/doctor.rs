@@ -1,6 +1,7 @@
 //! `molteniron doctor` against private servers: an unmigrated, a current and a too-new schema; every
-//! kind of role; timeouts dropped by `options=`; autovacuum reset or off; TLS over TCP; and the failover
-//! pair's replication (asynchronous, synchronous, the standby itself, a synchronous standby gone).
+//! kind of role; the timeouts in transactions and the server's own; autovacuum reset or off; TLS over
+//! TCP; and the failover pair's replication (asynchronous, synchronous, the standby itself, a
+//! synchronous standby gone).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -66,9 +67,13 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
     assert!(line(&stdout, "server-version").starts_with("OK "));
     assert!(line(&stdout, "tls").contains("Unix socket"), "{stdout}");
     assert!(line(&stdout, "clock").starts_with("OK "), "{stdout}");
+    // The transactions carry the config's timeouts; the server itself sets no statement_timeout, which
+    // the one-statement commands run under: WARN, naming the login and the fix.
+    let timeouts = line(&stdout, "timeouts");
     assert!(
-        line(&stdout, "timeouts").starts_with("OK ")
-            && line(&stdout, "timeouts").contains("lock_timeout 10s, statement_timeout 60s"),
+        timeouts.starts_with("WARN ")
+            && timeouts.contains("lock_timeout 10s, statement_timeout 60s in each transaction")
+            && timeouts.contains("ALTER ROLE molteniron SET statement_timeout = '60s'"),
         "{stdout}"
     );
     assert!(
@@ -117,14 +122,18 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
     assert_eq!(checks[3]["status"], "WARN");
     assert!(checks[3]["fix"].is_string());
 
-    // Timeouts dropped (options= sends none, as behind a pooler): WARN with the ALTER ROLE fix.
-    let (code, stdout, _) = doctor(&format!("{url} options=''"), &[]);
-    assert_eq!(code, 0, "a WARN is not a failure");
+    // With the fix applied (here by the user's own options=, as a role default would): OK, and the
+    // transactions still carry the config's values, whatever the session's are.
+    let (code, stdout, _) = doctor(
+        &format!("{url} options='-c statement_timeout=45s -c lock_timeout=0'"),
+        &[],
+    );
+    assert_eq!(code, 0);
     let timeouts = line(&stdout, "timeouts");
-    assert!(timeouts.starts_with("WARN "), "{timeouts}");
     assert!(
-        timeouts.contains("lock_timeout none")
-            && timeouts.contains("ALTER ROLE ... SET lock_timeout = '10s'"),
+        timeouts.starts_with("OK ")
+            && timeouts.contains("lock_timeout 10s, statement_timeout 60s in each transaction")
+            && timeouts.contains("the server's statement_timeout 45s"),
         "{timeouts}"
     );
 
@@ -157,8 +166,11 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
         assert!(line(&stdout, "role").starts_with(wanted), "{stdout}");
         // Every other check still runs for a role without privileges.
         assert_eq!(stdout.lines().count(), 8, "{user}: {stdout}");
+        // Every role's transactions carry the timeouts; each login is told about its own default.
         assert!(
-            line(&stdout, "timeouts").starts_with("OK "),
+            line(&stdout, "timeouts").starts_with("WARN ")
+                && line(&stdout, "timeouts")
+                    .contains(&format!("gives {user} no statement_timeout")),
             "{user}: {stdout}"
         );
     }

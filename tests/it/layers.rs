@@ -162,3 +162,47 @@ fn the_check_sees_an_upward_use_in_a_group_and_in_a_path() {
             .any(|v| v.contains("uses crate::output (layer 6)"))
     );
 }
+
+/// Files of `src` that begin a transaction themselves (diesel's `.transaction(` or
+/// `.build_transaction(`) instead of through `db::transaction`, which sets molteniron's timeouts in the
+/// same message as its BEGIN.
+fn own_transactions(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in rust_files(src) {
+        if file.strip_prefix(src).unwrap() == Path::new("db.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(".transaction(") || code.contains(".build_transaction(") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_transaction_begins_through_db_transaction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = own_transactions(&src);
+    assert!(
+        found.is_empty(),
+        "transactions without molteniron's timeouts (use db::transaction):\n{}",
+        found.join("\n")
+    );
+    // The check sees one.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("queue.rs"),
+        "fn f(c: &mut C) { c.transaction(|c| g(c)) }\n// c.transaction( in a comment\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("db.rs"),
+        "fn t(c: &mut C) { c.transaction(f) }\n",
+    )
+    .unwrap();
+    assert_eq!(own_transactions(dir.path()).len(), 1);
+}

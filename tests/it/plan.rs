@@ -99,7 +99,8 @@ fn plan(conn: &mut PgConnection, request: &str) -> String {
         .replace("$1", "'job-x'")
         .replace("$2", &format!("'{request}'::jsonb"))
         .replace("$3", "1::bigint")
-        .replace("$4", "600::float8");
+        .replace("$4", "600::float8")
+        .replace("$5", "'10000'");
     let plan: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN (COSTS OFF) {sql}"))
         .load(conn)
         .unwrap();

@@ -1,8 +1,9 @@
 //! Behind a real PgBouncer (Debian's `pgbouncer`, installed by scripts/test; run from a temp dir as a
-//! non-root user, no system service) in transaction mode with its default `ignore_startup_parameters`:
-//! molteniron's session options are refused, which is a configuration error with a hint (exit 1, not
-//! retried, even with --retry-for), and `options=` in the connection string, as the hint says, works:
-//! every command, the 16-process race at a gate, concurrent migrates and 200 waiters go through it.
+//! non-root user, no system service) in transaction mode with its default `ignore_startup_parameters`,
+//! and a plain connection string: molteniron sends no session options, so every command, the 16-process
+//! race at a gate, concurrent migrates and 200 waiters go through it, and its lock_timeout still holds
+//! (it travels inside each transaction). Server options a user adds (`options=`) are refused by the
+//! pooler, which is a configuration error with a hint (exit 1, not retried, even with --retry-for).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -96,7 +97,7 @@ impl Drop for Bouncer {
 }
 
 #[test]
-fn a_pooler_refusing_session_options_is_a_configuration_error_with_a_hint() {
+fn server_options_a_pooler_refuses_are_a_configuration_error_with_a_hint() {
     let server = PrivateServer::init(false);
     server.start();
     migrate_and_import(
@@ -104,17 +105,24 @@ fn a_pooler_refusing_session_options_is_a_configuration_error_with_a_hint() {
         "nodes:\n  - {name: n0, driver: fake, ports: [{address: '02:00:00:09:00:01'}]}\n",
     );
     let bouncer = Bouncer::start(&server);
+    // A plain connection string works: molteniron itself sends no server options.
+    run_through(&bouncer.url("sslmode=disable"), &["allocate", "job-1"], 0);
+
+    // The user's own options= (or PGOPTIONS) is refused by the pooler: exit 1 at once, never retried.
     let started = Instant::now();
     let out = molteniron_std()
         .args(["--database-url", &bouncer.url("sslmode=disable")])
         .args(["--retry-for", "20s", "status"])
+        .env("PGOPTIONS", "-c work_mem=8MB")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unsupported startup parameter"), "{stderr}");
     assert!(
-        stderr.contains("add options= to the connection string"),
+        stderr.contains(
+            "remove them: molteniron sets its lock and statement timeouts inside each transaction"
+        ),
         "{stderr}"
     );
     assert!(
@@ -126,15 +134,62 @@ fn a_pooler_refusing_session_options_is_a_configuration_error_with_a_hint() {
         "not retried for 20 s"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
 
-    // As the hint says: no session options, and it works through the pooler.
-    let out = molteniron_std()
-        .args(["--database-url", &bouncer.url("sslmode=disable&options=")])
-        .args(["allocate", "job-1", "-o", "json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+/// The configured lock_timeout holds through the pooler (the probe saw a release wait 7.3 s
+/// behind a row held for 8 s although lock_timeout was 2 s): a release (one statement, which sets its
+/// own lock_timeout), a renew, and a set-field (a transaction, which sets it with its BEGIN), each behind
+/// a row held on a direct connection, fail with the lock timeout after about a second instead of
+/// waiting for the holder; with the holder gone they succeed.
+#[test]
+fn the_configured_lock_timeout_holds_through_a_transaction_pooler() {
+    let server = PrivateServer::init(false);
+    server.start();
+    migrate_and_import(
+        &server.url("127.0.0.1", "sslmode=disable"),
+        "nodes:\n  - {name: n0, driver: fake, ports: [{address: '02:00:00:09:00:01'}]}\n",
+    );
+    let bouncer = Bouncer::start(&server);
+    let url = bouncer.url("sslmode=disable");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "lock_timeout: 1s\nstatement_timeout: 30s\n").unwrap();
+    let config = config.path().to_str().unwrap();
+    run_through(&url, &["--config", config, "allocate", "job-1"], 0);
+
+    for args in [
+        &["renew", "job-1"][..],
+        &["set-field", "n0", "cpus", "8"],
+        &["release", "job-1"],
+    ] {
+        use diesel::connection::SimpleConnection;
+        let mut holder = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
+        holder
+            .batch_execute("BEGIN; SELECT id FROM nodes FOR UPDATE")
+            .unwrap();
+        let started = Instant::now();
+        let mut child = molteniron_std()
+            .args(["--database-url", &url, "--config", config])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Without the timeout it would wait as long as the holder holds: give up after 10 s.
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = started.elapsed();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("lock timeout"), "{args:?}: {stderr}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{args:?} waited {took:?} behind the held row (lock_timeout 1s)"
+        );
+        holder.batch_execute("ROLLBACK").unwrap();
+        run_through(&url, &[&["--config", config][..], args].concat(), 0);
+    }
 }
 
 /// `migrate` through a transaction-pooling PgBouncer: four at once on an empty database all succeed, the
@@ -145,7 +200,7 @@ fn concurrent_migrates_through_a_transaction_pooler_all_succeed_and_leave_no_loc
     let server = PrivateServer::init(false);
     server.start();
     let bouncer = Bouncer::start(&server);
-    let url = bouncer.url("sslmode=disable&options=");
+    let url = bouncer.url("sslmode=disable");
     let children: Vec<_> = (0..4)
         .map(|_| {
             molteniron_std()
@@ -218,7 +273,7 @@ fn two_hundred_waiters_through_pgbouncer_against_max_connections_100() {
     }
     migrate_and_import(&server.url("127.0.0.1", "sslmode=disable"), &yaml);
     let bouncer = Bouncer::start_with(&server, "max_client_conn = 400\ndefault_pool_size = 20\n");
-    let url = bouncer.url("sslmode=disable&options=");
+    let url = bouncer.url("sslmode=disable");
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         config.path(),
@@ -312,7 +367,7 @@ fn two_hundred_waiters_through_pgbouncer_against_max_connections_100() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM requests"), 0);
 }
 
-/// Every command through a transaction-pooling PgBouncer (`options=` in the URL, as the hint says):
+/// Every command through a transaction-pooling PgBouncer with its default settings and a plain URL:
 /// inventory, allocation, leases, maintenance, health checks, history, the line, stats, metrics, the
 /// report and doctor, each with the exit code it has against the server directly.
 #[test]
@@ -320,7 +375,7 @@ fn every_command_works_through_a_transaction_pooler() {
     let server = PrivateServer::init(false);
     server.start();
     let bouncer = Bouncer::start(&server);
-    let url = bouncer.url("sslmode=disable&options=");
+    let url = bouncer.url("sslmode=disable");
     let dir = tempfile::tempdir().unwrap();
     let nodes = dir.path().join("nodes.yaml");
     let mut yaml = String::from("nodes:\n");
@@ -430,7 +485,7 @@ fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node()
     }
     migrate_and_import(&server.url("127.0.0.1", "sslmode=disable"), &yaml);
     let bouncer = Bouncer::start(&server);
-    let url = bouncer.url("sslmode=disable&options=");
+    let url = bouncer.url("sslmode=disable");
     let mut gate = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
     gate.begin_test_transaction().unwrap();
     diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")

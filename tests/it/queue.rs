@@ -206,6 +206,12 @@ fn a_higher_priority_is_served_first_and_arrival_order_within_it() {
             &format!("SELECT count(*) AS n FROM nodes WHERE owner = '{owner}'"),
             1,
         );
+        // Picked up (its request gone) before the next release takes the node from it again.
+        await_count(
+            &db,
+            &format!("SELECT count(*) AS n FROM requests WHERE owner = '{owner}'"),
+            0,
+        );
         previous = owner.to_owned();
     }
     for (owner, child) in children {
@@ -704,9 +710,15 @@ fn two_allocates_for_one_owner_at_the_same_moment_never_both_get_nodes() {
     db.seed("n", 4, "default");
     let mut first = db.conn();
     first.batch_execute("BEGIN").unwrap();
-    let granted =
-        molteniron::store::nodes::allocate(&mut first, "same", &serde_json::json!({}), 1, 600.0)
-            .unwrap();
+    let granted = molteniron::store::nodes::allocate(
+        &mut first,
+        molteniron::config::Config::default().timeouts(),
+        "same",
+        &serde_json::json!({}),
+        1,
+        600.0,
+    )
+    .unwrap();
     assert_eq!(granted.len(), 1);
     let second = db
         .std_cmd()

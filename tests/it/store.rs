@@ -12,6 +12,11 @@ use serde_json::json;
 
 use crate::support::TestDb;
 
+/// The default config's timeouts, which the hot statements set for themselves.
+fn t() -> molteniron::config::Timeouts {
+    molteniron::config::Config::default().timeouts()
+}
+
 /// The quoted values of the CHECK constraint `TABLE_COLUMN_check` (the list of values `column` may take).
 fn check_values(conn: &mut PgConnection, table: &str, column: &str) -> Vec<String> {
     #[derive(QueryableByName)]
@@ -151,7 +156,7 @@ fn allocate_held_by_count_renew_release_and_reap() {
         .unwrap();
     }
     assert!(
-        nodes::allocate(conn, "job", &json!({"pool": "p"}), 4, 60.0)
+        nodes::allocate(conn, t(), "job", &json!({"pool": "p"}), 4, 60.0)
             .unwrap()
             .is_empty()
     );
@@ -161,35 +166,35 @@ fn allocate_held_by_count_renew_release_and_reap() {
             .found,
         3
     );
-    let got = nodes::allocate(conn, "job", &json!({"pool": "p"}), 2, 60.0).unwrap();
+    let got = nodes::allocate(conn, t(), "job", &json!({"pool": "p"}), 2, 60.0).unwrap();
     assert_eq!(
         got.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
         ["n0", "n1"]
     );
     assert!(got.iter().all(|n| n.state == NodeState::Allocated));
     assert!(
-        nodes::allocate(conn, "job", &json!({"pool": "p"}), 1, 60.0)
+        nodes::allocate(conn, t(), "job", &json!({"pool": "p"}), 1, 60.0)
             .unwrap()
             .is_empty(),
         "an owner that holds nodes gets none"
     );
     assert_eq!(nodes::held_by(conn, "job").unwrap().len(), 2);
-    assert_eq!(nodes::renew(conn, "job", 0.001).unwrap().len(), 2);
+    assert_eq!(nodes::renew(conn, t(), "job", 0.001).unwrap().len(), 2);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let reaped = nodes::reap(conn, None, NodeState::Dirty).unwrap();
+    let reaped = nodes::reap(conn, t(), None, NodeState::Dirty).unwrap();
     assert_eq!(reaped.len(), 2);
     assert!(
         reaped
             .iter()
             .all(|r| r.state == NodeState::Dirty && r.owner == "job")
     );
-    nodes::allocate(conn, "other", &json!({}), 1, 60.0).unwrap();
-    let release = nodes::release(conn, "other", None, NodeState::Ready, None).unwrap();
+    nodes::allocate(conn, t(), "other", &json!({}), 1, 60.0).unwrap();
+    let release = nodes::release(conn, t(), "other", None, NodeState::Ready, None).unwrap();
     assert_eq!(release.released.len(), 1);
     assert_eq!(release.released[0].name, "n2");
     assert!(!release.queued, "nobody waits");
     assert!(
-        nodes::release(conn, "other", None, NodeState::Ready, None)
+        nodes::release(conn, t(), "other", None, NodeState::Ready, None)
             .unwrap()
             .released
             .is_empty()
@@ -216,7 +221,7 @@ fn matching_pools_counts_the_public_view_force_release_and_find_name() {
     assert_eq!((m.matching, m.in_pool), (0, 0));
     assert_eq!(nodes::pools(conn).unwrap(), ["p", "q"]);
 
-    let n0 = nodes::allocate(conn, "job", &json!({"pool": "p"}), 1, 60.0).unwrap();
+    let n0 = nodes::allocate(conn, t(), "job", &json!({"pool": "p"}), 1, 60.0).unwrap();
     let counts = nodes::count_by_pool(conn, None, None).unwrap();
     assert!(
         counts.contains(&("p".to_owned(), NodeState::Allocated, 1)),

@@ -1,6 +1,7 @@
 -- Allocate $3 ready nodes matching the request $2 (JSON: its pool, and hardware filters for
 -- node_matches, see the migration 2026-12-01-000003; {} is any node of any pool) to owner $1 for a lease
--- of $4 seconds: all or nothing, one statement. A request without filters never calls node_matches:
+-- of $4 seconds: all or nothing, one statement, under a lock_timeout of $5 ms (set by the statement itself,
+-- see store/hot.rs). A request without filters never calls node_matches:
 -- `$2 - 'pool' = '{}'` is folded to true when the statement is planned with its parameters. The candidates are locked FOR UPDATE SKIP LOCKED,
 -- so concurrent allocators never wait for each other and never lock the same row; the UPDATE only happens
 -- when all $3 were locked; its events rows are written by the same statement. An owner that already holds
@@ -17,8 +18,9 @@ WITH candidates AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM requests WHERE state = 'waiting')
       -- and the owner holds nothing and does not wait in line, seen after taking the owner's lock
       -- (owner_is_idle: the line check above may have missed a request of this owner that joined
-      -- while this statement waited for the lock)
-      AND (SELECT owner_is_idle($1))
+      -- while this statement waited for the lock). The only lock this statement can wait for, so the
+      -- statement's lock_timeout is set first, in the same one-time step (CASE fixes the order).
+      AND (SELECT CASE WHEN set_config('lock_timeout', $5, true) IS NOT NULL THEN owner_is_idle($1) END)
     ORDER BY id + 0  -- served only by nodes_ready_by_pool or nodes_ready_by_id (see the migrations)
     LIMIT $3
     FOR UPDATE SKIP LOCKED

@@ -1,5 +1,7 @@
 -- Release every node owner $1 holds (or only node $2) into state $3, with one events row each (recording
--- the job's result $4, passed or failed, and its reason $5, when the job reported one). Rows being
+-- the job's result $4, passed or failed, and its reason $5, when the job reported one), waiting at most
+-- $6 ms for a row another transaction holds (lock_timeout, set by the statement before it locks: see
+-- store/hot.rs). Rows being
 -- reaped at the same moment are waited for and then re-checked, so a node is released once. Each row
 -- also says whether the requests table has any row (someone waits in line, or was granted nodes not yet
 -- picked up): only then does the caller withdraw the owner's own request and serve the line, in
@@ -14,6 +16,7 @@ WITH released AS (
         updated_at = now()
     WHERE owner = $1
       AND ($2::bigint IS NULL OR id = $2)
+      AND (SELECT set_config('lock_timeout', $6, true)) IS NOT NULL
     RETURNING id, name, pool, state
 ), logged AS (
     INSERT INTO events (node_id, node_name, owner, action, detail)

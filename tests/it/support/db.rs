@@ -150,7 +150,8 @@ fn template() -> String {
             .unwrap();
         {
             let mut db = PgConnection::establish(&with_dbname(&server_url(), &building)).unwrap();
-            molteniron::db::migrate(&mut db).unwrap();
+            molteniron::db::migrate(&mut db, molteniron::config::Config::default().timeouts())
+                .unwrap();
         }
         diesel::sql_query(format!(
             "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
