@@ -13,6 +13,7 @@ mod database;
 mod demo;
 
 mod devstack;
+mod docs;
 mod doctor;
 mod exit_codes;
 mod failover;
