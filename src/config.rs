@@ -65,7 +65,7 @@ pub struct Config {
     pub reap_state: ReturnState,
     /// How long to wait for the server to answer a connection attempt.
     pub connect_timeout: Duration,
-    /// How long one statement may wait for a row or table lock before it fails.
+    /// How long one statement may wait for a lock before it fails (see `Timeouts` for where it is set).
     pub lock_timeout: Duration,
     /// How long one statement may run before the server cancels it.
     pub statement_timeout: Duration,
@@ -236,10 +236,11 @@ impl Config {
             config.connect_timeout = v.resolve("connect_timeout")?;
         }
         if let Some(v) = &file.lock_timeout {
-            config.lock_timeout = v.resolve("lock_timeout")?;
+            config.lock_timeout = server_timeout(v.resolve("lock_timeout")?, "lock_timeout")?;
         }
         if let Some(v) = &file.statement_timeout {
-            config.statement_timeout = v.resolve("statement_timeout")?;
+            config.statement_timeout =
+                server_timeout(v.resolve("statement_timeout")?, "statement_timeout")?;
         }
         if let Some(v) = &file.retry_for {
             config.retry_for = Some(v.resolve("retry_for")?);
@@ -482,9 +483,36 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     Ok(duration)
 }
 
+/// PostgreSQL's bound on a timeout setting: `INT_MAX` milliseconds (about 24.8 days). A longer one would
+/// make the `SET LOCAL` that begins each transaction fail.
+const MAX_SERVER_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// `value` for the server setting `key`, refused when PostgreSQL cannot take it.
+fn server_timeout(value: Duration, key: &str) -> Result<Duration> {
+    if value > MAX_SERVER_TIMEOUT {
+        return Err(Failure::Invalid(format!(
+            "{key}: at most 24d (PostgreSQL takes up to {} ms)",
+            i32::MAX
+        ))
+        .into());
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_postgresql_cannot_take_are_refused() {
+        let c = Config::from_yaml("lock_timeout: 24d\nstatement_timeout: 1500ms\n").unwrap();
+        assert_eq!(c.lock_timeout, Duration::from_secs(24 * 86400));
+        assert_eq!(c.timeouts().statement_ms(), "1500");
+        for yaml in ["lock_timeout: 25d\n", "statement_timeout: 30d\n"] {
+            let err = format!("{:#}", Config::from_yaml(yaml).unwrap_err());
+            assert!(err.contains("at most 24d"), "{err}");
+        }
+    }
 
     #[test]
     fn durations_accept_seconds_and_units() {

@@ -245,8 +245,9 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
             // Retrying cannot help: the pooler refuses what every connection sends.
             return Failure::Invalid(format!(
                 "cannot connect to the database: {reason} (hint: a connection pooler such as PgBouncer \
-                 refuses the server options given by options= in the connection string or by PGOPTIONS; \
-                 remove them: molteniron sets its lock and statement timeouts inside each transaction)"
+                 refuses that start-up parameter, which the connection string (options=) or the \
+                 environment (PGOPTIONS, PGDATESTYLE, PGTZ, PGGEQO) adds; remove them: molteniron sets its \
+                 lock and statement timeouts inside each transaction)"
             ))
             .into();
         }
@@ -270,7 +271,9 @@ pub fn connect(url: &str, config: &Config) -> Result<PgConnection> {
 /// settings hold for every statement of the transaction on whichever server connection a pooler runs it,
 /// and end with it. Commits when `body` succeeds, rolls back when it fails (as diesel's own
 /// `Connection::transaction`). Every explicit transaction of molteniron goes through here or
-/// [`transaction_with`] (`tests/it/layers.rs` refuses `.transaction(` elsewhere).
+/// [`transaction_with`] (`tests/it/layers.rs` refuses `.transaction(` elsewhere). Not nestable: called
+/// inside a transaction it fails with diesel's `AlreadyInTransaction` (no caller does; a savepoint
+/// would keep the outer transaction's settings anyway).
 pub fn transaction<T, E>(
     conn: &mut PgConnection,
     timeouts: Timeouts,

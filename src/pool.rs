@@ -282,7 +282,9 @@ pub fn take(
             {
                 // Granted by the line and not yet picked up by its waiting process: this process takes
                 // them, so that a waiter that died cannot have them withdrawn later.
-                queue_store::pick_up_owner(conn, owner)?;
+                crate::db::transaction(conn, timeouts, |conn| {
+                    queue_store::pick_up_owner(conn, owner)
+                })?;
                 return Ok(Outcome::AlreadyHeld(held));
             }
             return Ok(Outcome::Conflict { held });

@@ -293,20 +293,9 @@ fn waiting_by_pool(
     conn: &mut diesel::PgConnection,
     pool: Option<&str>,
 ) -> Result<Vec<store::queue::PoolWaiting>> {
-    match store::queue::waiting_by_pool(conn) {
-        Ok(mut all) => {
-            all.retain(|w| pool.is_none() || w.pool.is_none() || w.pool.as_deref() == pool);
-            Ok(all)
-        }
-        Err(e) => {
-            let e = anyhow::Error::from(e);
-            if crate::error::is_permission_denied(&e) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let mut all = store::queue::waiting_by_pool(conn)?;
+    all.retain(|w| pool.is_none() || w.pool.is_none() || w.pool.as_deref() == pool);
+    Ok(all)
 }
 
 /// The pools there are, when `status --pool POOL` found nothing (else `None`, and no query): to tell a

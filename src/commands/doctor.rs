@@ -188,9 +188,9 @@ fn millis(ms: i64) -> String {
 
 /// The timeouts molteniron's statements really run under: inside one of its transactions (which sets
 /// them itself, so they hold through any pooler) they must be the config's; outside one, the
-/// one-statement commands (allocate, release, renew, reap) set their own lock_timeout but run under the
-/// server's statement_timeout for this login (its role's or database's default), which should not be
-/// none.
+/// one-statement commands (allocate, release, renew, reap) set their own lock_timeout once they run,
+/// but run under the server's statement_timeout for this login (its role's or database's default), and
+/// wait for table locks (taken before a statement runs) under its lock_timeout: neither should be none.
 fn timeouts(conn: &mut PgConnection, config: &Config) -> Check {
     const NAME: &str = "timeouts";
     let want = config.timeouts();
@@ -223,27 +223,41 @@ fn timeouts(conn: &mut PgConnection, config: &Config) -> Check {
         millis(lock),
         millis(statement)
     );
+    let mut missing = Vec::new();
     if server.statement_timeout_ms == 0 {
+        missing.push(("statement_timeout", millis(statement)));
+    }
+    if server.lock_timeout_ms == 0 {
+        missing.push(("lock_timeout", millis(lock)));
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|(name, _)| *name).collect();
+        let sets: Vec<String> = missing
+            .iter()
+            .map(|(name, value)| format!("ALTER ROLE {} SET {name} = '{value}'", server.login))
+            .collect();
         return Check::warn(
             NAME,
             format!(
-                "{configured}; but the server gives {} no statement_timeout, and allocate, release, renew \
-                 and reap (one statement each, which can set only their own lock_timeout) run under it",
-                server.login
+                "{configured}; but the server gives {} no {}: allocate, release, renew and reap (one \
+                 statement each, which set only their own lock_timeout, once they run) run under the \
+                 server's statement_timeout, and a table lock (a migration, VACUUM FULL) is waited for \
+                 before any statement runs, under the server's lock_timeout",
+                server.login,
+                names.join(" and no ")
             ),
             format!(
-                "ALTER ROLE {} SET statement_timeout = '{}', or ALTER DATABASE ... SET statement_timeout \
-                 for every role",
-                server.login,
-                millis(statement)
+                "{}, or ALTER DATABASE ... SET for every role",
+                sets.join("; ")
             ),
         );
     }
     Check::ok(
         NAME,
         format!(
-            "{configured}; one-statement commands run under the server's statement_timeout {}",
-            millis(server.statement_timeout_ms)
+            "{configured}; outside them the server's statement_timeout {}, lock_timeout {}",
+            millis(server.statement_timeout_ms),
+            millis(server.lock_timeout_ms)
         ),
     )
 }

@@ -570,7 +570,7 @@ impl ReleaseArgs {
                 queue::serve(conn, timeouts, true)?;
                 if gone.is_some() {
                     // Wake the withdrawn waiter even when serving granted nothing.
-                    queue_store::notify(conn)?;
+                    db::transaction(conn, timeouts, queue_store::notify)?;
                 }
                 Ok((gone.is_some(), late))
             });

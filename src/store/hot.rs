@@ -326,8 +326,17 @@ mod tests {
         ];
         for (sql, binds) in rendered {
             assert!(binds >= 2, "{sql}");
-            // Each sets its own lock_timeout (a one-statement command has no transaction to SET it in).
-            assert!(sql.contains("set_config('lock_timeout', $"), "{sql}");
+            // Each sets its own lock_timeout (a one-statement command has no transaction to SET it in),
+            // in the statement's first row-locking step: before its FOR UPDATE or its UPDATE's RETURNING.
+            let set = sql.find("set_config('lock_timeout', $");
+            let locks = ["FOR UPDATE", "RETURNING"]
+                .iter()
+                .filter_map(|w| sql.find(w))
+                .min();
+            assert!(
+                set.is_some_and(|set| locks.is_some_and(|locks| set < locks)),
+                "{sql}"
+            );
             assert_eq!(placeholders(&sql), (1..=binds).collect::<Vec<_>>(), "{sql}");
             assert!(
                 !sql.lines().any(|line| line.trim_start().starts_with("--")),

@@ -330,13 +330,27 @@ pub fn list(conn: &mut PgConnection, pool: Option<&str>, public: bool) -> QueryR
         .load(conn)
 }
 
-/// How many requests wait, per pool they name (`None`: any pool), sorted.
+/// How many requests wait, per pool they name (`None`: any pool), sorted; none for a role that may not
+/// read the line (granted before the queue existed, until `roles --apply` runs again).
 pub fn waiting_by_pool(conn: &mut PgConnection) -> QueryResult<Vec<PoolWaiting>> {
+    // Asked first, not found out from an error: a refused SELECT would abort the caller's transaction.
+    let may: Vec<MayRead> =
+        diesel::sql_query("SELECT has_table_privilege('requests', 'SELECT') AS may").load(conn)?;
+    if !may.first().is_some_and(|m| m.may) {
+        return Ok(Vec::new());
+    }
     diesel::sql_query(
         "SELECT request->>'pool' AS pool, count(*) AS waiting FROM requests \
          WHERE state = 'waiting' GROUP BY 1 ORDER BY 1",
     )
     .load(conn)
+}
+
+/// Whether the session may read the line.
+#[derive(QueryableByName)]
+struct MayRead {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    may: bool,
 }
 
 /// One row of [`waiting_by_pool`].

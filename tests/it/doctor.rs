@@ -73,7 +73,10 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
     assert!(
         timeouts.starts_with("WARN ")
             && timeouts.contains("lock_timeout 10s, statement_timeout 60s in each transaction")
-            && timeouts.contains("ALTER ROLE molteniron SET statement_timeout = '60s'"),
+            && timeouts.contains(
+                "ALTER ROLE molteniron SET statement_timeout = '60s'; ALTER ROLE molteniron SET \
+                 lock_timeout = '10s'"
+            ),
         "{stdout}"
     );
     assert!(
@@ -125,7 +128,7 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
     // With the fix applied (here by the user's own options=, as a role default would): OK, and the
     // transactions still carry the config's values, whatever the session's are.
     let (code, stdout, _) = doctor(
-        &format!("{url} options='-c statement_timeout=45s -c lock_timeout=0'"),
+        &format!("{url} options='-c statement_timeout=45s -c lock_timeout=20s'"),
         &[],
     );
     assert_eq!(code, 0);
@@ -133,7 +136,7 @@ fn doctor_checks_the_schema_the_role_the_timeouts_and_autovacuum() {
     assert!(
         timeouts.starts_with("OK ")
             && timeouts.contains("lock_timeout 10s, statement_timeout 60s in each transaction")
-            && timeouts.contains("the server's statement_timeout 45s"),
+            && timeouts.contains("the server's statement_timeout 45s, lock_timeout 20s"),
         "{timeouts}"
     );
 

@@ -163,9 +163,9 @@ fn the_check_sees_an_upward_use_in_a_group_and_in_a_path() {
     );
 }
 
-/// Files of `src` that begin a transaction themselves (diesel's `.transaction(` or
-/// `.build_transaction(`) instead of through `db::transaction`, which sets molteniron's timeouts in the
-/// same message as its BEGIN.
+/// Lines of `src` that begin a transaction themselves (diesel's `.transaction(`, `.build_transaction(`,
+/// `Connection::transaction(`, `begin_transaction_sql(`, or a BEGIN sent as a statement) instead
+/// of through `db::transaction`, which sets molteniron's timeouts in the same message as its BEGIN.
 fn own_transactions(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for file in rust_files(src) {
@@ -175,7 +175,15 @@ fn own_transactions(src: &Path) -> Vec<String> {
         let text = std::fs::read_to_string(&file).unwrap();
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            if code.contains(".transaction(") || code.contains(".build_transaction(") {
+            let begins = [
+                ".transaction(",
+                ".build_transaction(",
+                "Connection::transaction(",
+                "begin_transaction_sql(",
+                "execute(\"BEGIN",
+                "sql_query(\"BEGIN",
+            ];
+            if begins.iter().any(|b| code.contains(b)) {
                 found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
         }
@@ -196,7 +204,8 @@ fn every_transaction_begins_through_db_transaction() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("queue.rs"),
-        "fn f(c: &mut C) { c.transaction(|c| g(c)) }\n// c.transaction( in a comment\n",
+        "fn f(c: &mut C) { c.transaction(|c| g(c)) }\n// c.transaction( in a comment\n\
+         fn g(c: &mut C) { c.batch_execute(\"BEGIN; UPDATE nodes\") }\n",
     )
     .unwrap();
     std::fs::write(
@@ -204,5 +213,5 @@ fn every_transaction_begins_through_db_transaction() {
         "fn t(c: &mut C) { c.transaction(f) }\n",
     )
     .unwrap();
-    assert_eq!(own_transactions(dir.path()).len(), 1);
+    assert_eq!(own_transactions(dir.path()).len(), 2);
 }

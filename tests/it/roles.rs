@@ -1016,3 +1016,28 @@ fn the_job_role_may_wait_in_line_and_the_readonly_role_may_see_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A role granted before the queue existed may not read `requests` until `roles --apply` runs again:
+/// `status` (one read-only snapshot) still shows the pool, with nobody waiting, instead of failing on a
+/// transaction aborted by the refused read.
+#[test]
+fn a_role_that_may_not_read_the_line_still_sees_the_pool() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    db.seed("a", 2, "default");
+    let roles = Roles::apply(&db);
+    roles.ok(Who::Job, &["allocate", "holder"]);
+    db.conn()
+        .batch_execute(&format!(
+            "REVOKE SELECT ON requests FROM {}",
+            roles.group(Who::Readonly)
+        ))
+        .unwrap();
+    let status = roles.ok(Who::Readonly, &["status"]);
+    assert!(
+        status.contains("holder") && status.contains("a1"),
+        "{status}"
+    );
+    let summary = roles.ok(Who::Readonly, &["status", "--summary"]);
+    assert!(summary.contains("default"), "{summary}");
+}

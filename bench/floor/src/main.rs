@@ -19,6 +19,8 @@ const RELEASE: &str = include_str!("../../../src/store/sql/release.sql");
 const COUNT: i64 = 1;
 const LEASE_SECS: f64 = 6000.0;
 const RELEASE_STATE: &str = "ready";
+/// molteniron's default lock_timeout (10 s), which each hot statement sets for itself.
+const LOCK_TIMEOUT_MS: &str = "10000";
 
 const USAGE: &str =
     "usage: floor allocate OWNER [COUNT [POOL]] | floor release OWNER | floor --version";
@@ -56,6 +58,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     (&request, Type::JSONB),
                     (&count, Type::INT8),
                     (&LEASE_SECS, Type::FLOAT8),
+                    (&LOCK_TIMEOUT_MS, Type::TEXT),
                 ],
             )?;
             if ids.is_empty() {
@@ -78,6 +81,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 // a plain release reports a pass, with no reason
                 (&"passed", Type::TEXT),
                 (&None::<String>, Type::TEXT),
+                (&LOCK_TIMEOUT_MS, Type::TEXT),
             ],
         )?,
         _ => {

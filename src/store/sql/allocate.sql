@@ -18,8 +18,10 @@ WITH candidates AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM requests WHERE state = 'waiting')
       -- and the owner holds nothing and does not wait in line, seen after taking the owner's lock
       -- (owner_is_idle: the line check above may have missed a request of this owner that joined
-      -- while this statement waited for the lock). The only lock this statement can wait for, so the
-      -- statement's lock_timeout is set first, in the same one-time step (CASE fixes the order).
+      -- while this statement waited for the lock). The only row or advisory lock this statement can
+      -- wait for, so the statement's lock_timeout is set first, in the same one-time step (CASE fixes
+      -- the order). Table locks are taken when the statement is parsed, before any of it runs: a
+      -- migration's DDL is waited for under the server's own lock_timeout (docs/scale-out.md).
       AND (SELECT CASE WHEN set_config('lock_timeout', $5, true) IS NOT NULL THEN owner_is_idle($1) END)
     ORDER BY id + 0  -- served only by nodes_ready_by_pool or nodes_ready_by_id (see the migrations)
     LIMIT $3
