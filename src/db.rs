@@ -294,6 +294,14 @@ pub enum Mode {
     Snapshot,
 }
 
+/// How long (ms) one of molteniron's transactions may sit idle between its statements before the server
+/// ends the session (`idle_in_transaction_session_timeout`, set with its `BEGIN`). molteniron never
+/// waits on anything of its own inside a transaction (no prompt, no network call, no sleep), so its
+/// transactions are idle for microseconds; a process frozen inside one (stopped, its VM paused, its
+/// network cut without a reset) would otherwise keep its locks (the line's, a request's row, a node's)
+/// until its connection died, and stop the line or a release for everyone.
+pub const IDLE_IN_TRANSACTION_MS: u32 = 5000;
+
 /// The message that begins a transaction of `mode` under `timeouts`.
 fn begin_sql(mode: Mode, timeouts: Timeouts) -> String {
     let begin = match mode {
@@ -301,7 +309,8 @@ fn begin_sql(mode: Mode, timeouts: Timeouts) -> String {
         Mode::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     };
     format!(
-        "{begin}; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+        "{begin}; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; \
+         SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}",
         timeouts.lock_ms(),
         timeouts.statement_ms()
     )
@@ -473,12 +482,13 @@ mod tests {
         };
         assert_eq!(
             begin_sql(Mode::ReadWrite, timeouts),
-            "BEGIN; SET LOCAL lock_timeout = 1500; SET LOCAL statement_timeout = 60000"
+            "BEGIN; SET LOCAL lock_timeout = 1500; SET LOCAL statement_timeout = 60000; \
+             SET LOCAL idle_in_transaction_session_timeout = 5000"
         );
         assert_eq!(
             begin_sql(Mode::Snapshot, timeouts),
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = 1500; \
-             SET LOCAL statement_timeout = 60000"
+             SET LOCAL statement_timeout = 60000; SET LOCAL idle_in_transaction_session_timeout = 5000"
         );
         // 0 would switch a timeout off: the shortest is 1 ms.
         let zero = Timeouts {
@@ -487,7 +497,7 @@ mod tests {
         };
         assert!(
             begin_sql(Mode::ReadWrite, zero)
-                .ends_with("lock_timeout = 1; SET LOCAL statement_timeout = 1")
+                .contains("lock_timeout = 1; SET LOCAL statement_timeout = 1;")
         );
     }
 

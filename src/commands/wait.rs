@@ -285,11 +285,7 @@ impl Waiter<'_> {
     /// else is.
     fn poll(&mut self, serve: bool) -> Result<Option<Found>> {
         let (id, timeouts) = (self.id, self.ctx.timeouts());
-        let beat = self.with_conn(|conn| {
-            Ok(db::transaction(conn, timeouts, |conn| {
-                line::heartbeat(conn, id)
-            })?)
-        })?;
+        let beat = self.with_conn(|conn| Ok(line::heartbeat(conn, timeouts, id)?))?;
         let Some(beat) = beat else {
             return Ok(None);
         };
@@ -317,11 +313,7 @@ impl Waiter<'_> {
     /// After serving the line granted something: picks up this request's nodes if they were its.
     fn poll_granted(&mut self) -> Result<Option<Found>> {
         let (id, timeouts) = (self.id, self.ctx.timeouts());
-        let beat = self.with_conn(|conn| {
-            Ok(db::transaction(conn, timeouts, |conn| {
-                line::heartbeat(conn, id)
-            })?)
-        })?;
+        let beat = self.with_conn(|conn| Ok(line::heartbeat(conn, timeouts, id)?))?;
         match beat {
             Some(Some(Beat {
                 state: crate::domain::RequestState::Granted,

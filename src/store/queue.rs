@@ -9,6 +9,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Jsonb, Nullable, T
 use serde_json::Value;
 
 use super::nodes::Node;
+use crate::config::Timeouts;
 use crate::domain::{EventAction, RequestState};
 use crate::schema::{events, requests};
 
@@ -134,36 +135,24 @@ struct Flag {
     flag: bool,
 }
 
-/// How long a transaction holding the line's lock may sit idle before the server ends its session
-/// (`idle_in_transaction_session_timeout`, set for that transaction only, in the statement that takes
-/// the lock: no extra round trip). Serving the line takes milliseconds; a process frozen in the middle
-/// of it (stopped, its VM paused, its network cut without a reset) would otherwise stop the line for
-/// everyone until its connection died.
-pub const IDLE_HOLDING_THE_LINE: &str = "5s";
-
 /// Takes the line's lock until the transaction ends: whoever serves the line (or decides an allocate
 /// against it) holds it, so grants are decided one transaction at a time. Safe through a transaction
-/// pooler (a transaction-scoped advisory lock). See [`IDLE_HOLDING_THE_LINE`].
+/// pooler (a transaction-scoped advisory lock). Taken only inside `db::transaction`, whose
+/// `idle_in_transaction_session_timeout` ends the session of a process frozen while it holds the lock
+/// (stopped, its VM paused, its network cut without a reset), which would otherwise stop the line for
+/// everyone until its connection died.
 pub fn lock(conn: &mut PgConnection) -> QueryResult<()> {
-    diesel::sql_query(
-        "SELECT set_config('idle_in_transaction_session_timeout', $2, true), \
-                pg_advisory_xact_lock($1, 0)",
-    )
-    .bind::<Integer, _>(LOCK_SPACE)
-    .bind::<Text, _>(IDLE_HOLDING_THE_LINE)
-    .execute(conn)?;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, 0)")
+        .bind::<Integer, _>(LOCK_SPACE)
+        .execute(conn)?;
     Ok(())
 }
 
 /// [`lock`] if nobody holds it; `false` (and no lock) when another transaction is serving the line.
 pub fn try_lock(conn: &mut PgConnection) -> QueryResult<bool> {
-    let row: Flag = diesel::sql_query(
-        "SELECT set_config('idle_in_transaction_session_timeout', $2, true), \
-                pg_try_advisory_xact_lock($1, 0) AS flag",
-    )
-    .bind::<Integer, _>(LOCK_SPACE)
-    .bind::<Text, _>(IDLE_HOLDING_THE_LINE)
-    .get_result(conn)?;
+    let row: Flag = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1, 0) AS flag")
+        .bind::<Integer, _>(LOCK_SPACE)
+        .get_result(conn)?;
     Ok(row.flag)
 }
 
@@ -226,9 +215,14 @@ pub fn withdraw_stale(conn: &mut PgConnection) -> QueryResult<Vec<Gone>> {
 }
 
 /// Request `id`'s process is alive: its state and place, or `None` when the request is gone.
-pub fn heartbeat(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Beat>> {
+pub fn heartbeat(
+    conn: &mut PgConnection,
+    timeouts: Timeouts,
+    id: i64,
+) -> QueryResult<Option<Beat>> {
     diesel::sql_query(include_str!("sql/queue_heartbeat.sql"))
         .bind::<BigInt, _>(id)
+        .bind::<Text, _>(timeouts.lock_ms())
         .get_result(conn)
         .optional()
 }

@@ -911,32 +911,35 @@ fn on_a_terminal_the_progress_is_one_redrawn_line() {
 }
 
 /// A process frozen while it holds the line's lock (stopped, its VM paused, its network cut without a
-/// reset) does not stop the line: the transaction that takes the lock also sets its own
-/// idle_in_transaction_session_timeout, so the server ends that session after a few idle seconds and
-/// the lock is free again.
+/// reset) does not stop the line: every transaction of molteniron (`db::transaction`) sets
+/// idle_in_transaction_session_timeout with its BEGIN, so the server ends that session after a few idle
+/// seconds and the lock is free again.
 #[test]
 fn a_process_frozen_while_serving_the_line_loses_the_lock_within_seconds() {
-    use diesel::connection::SimpleConnection;
     use molteniron::store::queue;
     let db = TestDb::new();
     let mut frozen = db.conn();
-    frozen.batch_execute("BEGIN").unwrap();
-    queue::lock(&mut frozen).unwrap();
-    let started = Instant::now();
     let mut other = db.conn();
     let free = |conn: &mut PgConnection| conn.transaction(queue::try_lock).unwrap();
-    assert!(!free(&mut other), "the lock is held");
-    while !free(&mut other) {
+    let timeouts = molteniron::config::Config::default().timeouts();
+    let ended = molteniron::db::transaction(&mut frozen, timeouts, |frozen| {
+        queue::lock(frozen)?;
+        // From here on the frozen session sits idle in its transaction, holding the lock.
+        let started = Instant::now();
+        assert!(!free(&mut other), "the lock is held");
+        while !free(&mut other) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the frozen session still holds the line's lock"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the frozen session still holds the line's lock"
+            started.elapsed() >= Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        started.elapsed() >= Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(frozen.batch_execute("SELECT 1").is_err());
+        Ok::<_, diesel::result::Error>(())
+    });
+    assert!(ended.is_err(), "the server ended the frozen session");
 }
