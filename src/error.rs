@@ -214,6 +214,25 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     Exit::Invalid.code()
 }
 
+/// A hint for an error that is the server cancelling a statement on one of molteniron's timeouts, which
+/// its own text (`canceling statement due to lock timeout`) does not explain.
+pub fn timeout_hint(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain().find_map(|cause| match cause.downcast_ref::<DbError>() {
+        Some(DbError::DatabaseError(_, info)) if info.message().contains("due to lock timeout") => Some(
+            "hint: another session held a row or table this needed for longer than lock_timeout (config \
+             file); the transaction was rolled back, so running the command again is safe",
+        ),
+        Some(DbError::DatabaseError(_, info)) if info.message().contains("due to statement timeout") => {
+            Some(
+                "hint: a statement ran longer than statement_timeout (config file, or the server's for \
+                 one-statement commands); the transaction was rolled back, so running the command again \
+                 is safe",
+            )
+        }
+        _ => None,
+    })
+}
+
 /// Whether a database error means the connection is gone (server down, restarted, or our session
 /// terminated): the job may retry, exit 5. libpq reports most of these only as message text.
 pub fn is_connection_lost(err: &DbError) -> bool {

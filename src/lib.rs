@@ -64,7 +64,10 @@ pub fn report(cli: &Cli, err: &anyhow::Error) -> (String, u8) {
         .chain(config_url.iter())
         .map(String::as_str);
     // One line, and no control characters from hostile input reach the terminal.
-    let message = domain::escape_controls(&format!("{err:#}").replace('\n', " "));
+    let mut message = domain::escape_controls(&format!("{err:#}").replace('\n', " "));
+    if let Some(hint) = error::timeout_hint(err) {
+        message.push_str(&format!(" ({hint})"));
+    }
     (
         format!("molteniron: error: {}", redact(&message, urls)),
         error::exit_code(err),

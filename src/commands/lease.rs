@@ -526,12 +526,19 @@ impl ReleaseArgs {
                     release
                 }
             };
+            let mut release = release;
             let quarantined = if self.failed && quarantine_after > 0 {
                 let ids: Vec<i64> = release.released.iter().map(|n| n.id).collect();
                 health::quarantine(conn, &ids, quarantine_after)?
             } else {
                 Vec::new()
             };
+            // Where each node went: a quarantined one is in maintenance, not in the release state.
+            for node in &mut release.released {
+                if quarantined.iter().any(|q| q.id == node.id) {
+                    node.state = crate::domain::NodeState::Maintenance;
+                }
+            }
             Ok::<_, anyhow::Error>((release, quarantined))
         };
         let (release, quarantined) = ctx.with_db_repeatable(|conn| {

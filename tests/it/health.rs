@@ -59,7 +59,19 @@ fn three_failed_jobs_from_two_owners_quarantine_a_node_and_an_operator_resets_th
     job(&db, "a", Some("deploy timed out"));
     assert_eq!(state_of(&db, "n0").0, "ready");
     job(&db, "b", Some("BMC did not answer"));
-    let err = job(&db, "c", Some("ipmi power on failed"));
+    db.ok(&["allocate", "c"]);
+    let (code, out, err) = db.run(&[
+        "release",
+        "c",
+        "--failed",
+        "--reason",
+        "ipmi power on failed",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // The release says where the node went: into maintenance, not the release state.
+    assert_eq!(json(&out)[0]["state"], "maintenance", "{out}");
     assert!(
         err.contains("node n0 quarantined: 3 failed jobs in a row (last: ipmi power on failed)"),
         "{err}"

@@ -96,8 +96,8 @@ impl Drop for Bouncer {
     }
 }
 
-#[test]
-fn server_options_a_pooler_refuses_are_a_configuration_error_with_a_hint() {
+/// A private server with one migrated node (n0), and a PgBouncer in front of it.
+fn one_node_behind_a_bouncer() -> (PrivateServer, Bouncer) {
     let server = PrivateServer::init(false);
     server.start();
     migrate_and_import(
@@ -105,6 +105,12 @@ fn server_options_a_pooler_refuses_are_a_configuration_error_with_a_hint() {
         "nodes:\n  - {name: n0, driver: fake, ports: [{address: '02:00:00:09:00:01'}]}\n",
     );
     let bouncer = Bouncer::start(&server);
+    (server, bouncer)
+}
+
+#[test]
+fn server_options_a_pooler_refuses_are_a_configuration_error_with_a_hint() {
+    let (_server, bouncer) = one_node_behind_a_bouncer();
     // A plain connection string works: molteniron itself sends no server options.
     run_through(&bouncer.url("sslmode=disable"), &["allocate", "job-1"], 0);
 
@@ -143,13 +149,7 @@ fn server_options_a_pooler_refuses_are_a_configuration_error_with_a_hint() {
 /// waiting for the holder; with the holder gone they succeed.
 #[test]
 fn the_configured_lock_timeout_holds_through_a_transaction_pooler() {
-    let server = PrivateServer::init(false);
-    server.start();
-    migrate_and_import(
-        &server.url("127.0.0.1", "sslmode=disable"),
-        "nodes:\n  - {name: n0, driver: fake, ports: [{address: '02:00:00:09:00:01'}]}\n",
-    );
-    let bouncer = Bouncer::start(&server);
+    let (server, bouncer) = one_node_behind_a_bouncer();
     let url = bouncer.url("sslmode=disable");
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(config.path(), "lock_timeout: 1s\nstatement_timeout: 30s\n").unwrap();
@@ -183,6 +183,10 @@ fn the_configured_lock_timeout_holds_through_a_transaction_pooler() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("lock timeout"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("running the command again is safe") && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
         assert!(
             took >= Duration::from_millis(900) && took < Duration::from_secs(5),
             "{args:?} waited {took:?} behind the held row (lock_timeout 1s)"
