@@ -335,7 +335,8 @@ pub fn waiting_by_pool(conn: &mut PgConnection) -> QueryResult<Vec<PoolWaiting>>
     }
     diesel::sql_query(
         "SELECT request->>'pool' AS pool, count(*) AS waiting FROM requests \
-         WHERE state = 'waiting' GROUP BY 1 ORDER BY 1",
+         WHERE state = 'waiting' AND heartbeat_at >= now() - make_interval(secs => stale_after_secs) \
+         GROUP BY 1 ORDER BY 1",
     )
     .load(conn)
 }

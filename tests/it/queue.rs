@@ -943,3 +943,47 @@ fn a_process_frozen_while_serving_the_line_loses_the_lock_within_seconds() {
     });
     assert!(ended.is_err(), "the server ended the frozen session");
 }
+
+/// A request whose waiter has been silent longer than its waiter_timeout (killed with SIGKILL, its host
+/// gone) no longer holds anyone back: `queue`, `status` and `metrics` stop counting it as waiting, even
+/// before the next serve withdraws it.
+#[test]
+fn a_silent_waiters_request_is_not_shown_as_waiting() {
+    let db = TestDb::new();
+    db.seed("n", 1, "default");
+    db.ok(&["allocate", "holder", "1"]);
+    let mut conn = db.conn();
+    join_the_line(&mut conn, "alive", &serde_json::json!({}), 1);
+    join_the_line(&mut conn, "ghost", &serde_json::json!({}), 1);
+    let waiting = |db: &TestDb| {
+        let queue = json(&db.ok(&["queue", "-o", "json"]));
+        let owners: Vec<String> = queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["owner"].as_str().unwrap().to_owned())
+            .collect();
+        let metrics = db.ok(&["metrics"]);
+        let status = db.ok(&["status"]);
+        (owners, metrics, status)
+    };
+    let (owners, metrics, status) = waiting(&db);
+    assert_eq!(owners, ["alive", "ghost"]);
+    assert!(status.contains("Waiting in line: 2 for any pool"), "{status}");
+    assert!(
+        metrics.contains("molteniron_waiting_requests{pool=\"\"} 2"),
+        "{metrics}"
+    );
+    diesel::sql_query(
+        "UPDATE requests SET heartbeat_at = now() - interval '2 hours' WHERE owner = 'ghost'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let (owners, metrics, status) = waiting(&db);
+    assert_eq!(owners, ["alive"]);
+    assert!(
+        metrics.contains("molteniron_waiting_requests{pool=\"\"} 1"),
+        "{metrics}"
+    );
+    assert!(status.contains("Waiting in line: 1 for any pool"), "{status}");
+}

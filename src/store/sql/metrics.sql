@@ -37,6 +37,8 @@ WITH by_state AS (
            extract(epoch FROM now() - min(enqueued_at))::float8 AS oldest_waiting_secs
     FROM requests
     WHERE state = 'waiting'
+      -- not a silent waiter's (see queue_list.sql)
+      AND heartbeat_at >= now() - make_interval(secs => stale_after_secs)
     GROUP BY 1
 )
 SELECT pool,
