@@ -180,7 +180,9 @@ impl Ctx {
                         return Err(err);
                     }
                     let delay = backoff(attempt).min(remaining);
-                    let secs = i64::try_from(remaining.as_secs().max(1)).unwrap_or(i64::MAX);
+                    // Rounded up: the note never promises less time than the next wait takes.
+                    let secs = i64::try_from(remaining.as_millis().div_ceil(1000).max(1))
+                        .unwrap_or(i64::MAX);
                     (
                         delay,
                         format!("for up to {} more", output::short_duration(secs)),

@@ -969,7 +969,10 @@ fn a_silent_waiters_request_is_not_shown_as_waiting() {
     };
     let (owners, metrics, status) = waiting(&db);
     assert_eq!(owners, ["alive", "ghost"]);
-    assert!(status.contains("Waiting in line: 2 for any pool"), "{status}");
+    assert!(
+        status.contains("Waiting in line: 2 for any pool"),
+        "{status}"
+    );
     assert!(
         metrics.contains("molteniron_waiting_requests{pool=\"\"} 2"),
         "{metrics}"
@@ -985,5 +988,8 @@ fn a_silent_waiters_request_is_not_shown_as_waiting() {
         metrics.contains("molteniron_waiting_requests{pool=\"\"} 1"),
         "{metrics}"
     );
-    assert!(status.contains("Waiting in line: 1 for any pool"), "{status}");
+    assert!(
+        status.contains("Waiting in line: 1 for any pool"),
+        "{status}"
+    );
 }
