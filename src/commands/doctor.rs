@@ -1,7 +1,7 @@
 //! `molteniron doctor`: checks a setup and prints one line per check, OK, WARN or FAIL with a fix. It
 //! only reads (its SQL is `store::doctor`), so any role may run it, through a pooler too, and a check
 //! that cannot run is reported as a line, not an error. Exit 0 unless a check FAILs; then exit 1, the
-//! code of a setup that is wrong (an unmigrated database, a pooler refusing molteniron's options), after
+//! code of a setup that is wrong (an unmigrated database, a transaction's timeouts not holding), after
 //! every line is printed. A database that cannot be reached at all is exit 5, as for every command.
 
 use std::time::{Duration, SystemTime};

@@ -510,7 +510,7 @@ impl ReleaseArgs {
         };
         let (quarantine_after, timeouts) = (ctx.config.quarantine_after, ctx.timeouts());
         let release_and_quarantine = |conn: &mut PgConnection| {
-            let release = match node {
+            let mut release = match node {
                 None => nodes::release(conn, timeouts, owner, None, state, Some(result))?,
                 Some(key) => {
                     let node = nodes::find(conn, key, false)?.ok_or_else(|| no_node(key))?;
@@ -526,7 +526,6 @@ impl ReleaseArgs {
                     release
                 }
             };
-            let mut release = release;
             let quarantined = if self.failed && quarantine_after > 0 {
                 let ids: Vec<i64> = release.released.iter().map(|n| n.id).collect();
                 health::quarantine(conn, &ids, quarantine_after)?

@@ -440,7 +440,7 @@ impl Waiter<'_> {
             Some(_) => {
                 // Granted at the last moment: withdrawing it took it, so its nodes are this process's,
                 // all of them or none (as at a pick-up).
-                let (count, timeouts) = (self.request.count, self.ctx.timeouts());
+                let count = self.request.count;
                 let nodes = self.ctx.with_db_repeatable(|conn| {
                     Ok(all_or_none(conn, timeouts, owner, id, count)?)
                 })?;
