@@ -87,6 +87,15 @@ fn spawn(db: &TestDb, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Closes the gate of a race: `conn` opens a transaction that never commits and holds the nodes table
+/// so that every allocate waits at its first statement until `conn` is dropped or rolled back.
+pub fn close_the_gate(conn: &mut PgConnection) {
+    conn.begin_test_transaction().unwrap();
+    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
+        .execute(conn)
+        .unwrap();
+}
+
 /// Waits until `n` sessions of this database are blocked on a lock (polling from a connection
 /// of its own), so the race starts with every contender in place.
 pub fn wait_for_blocked_sessions(db: &TestDb, n: i64) {
@@ -178,10 +187,7 @@ pub fn granted_once_each(children: Vec<Child>) -> Vec<String> {
 /// the events); the rest exit 3. Returns the nodes granted.
 fn race_at_a_gate(db: &TestDb, filters: &[&str]) -> Vec<String> {
     let mut gate = db.conn();
-    gate.begin_test_transaction().unwrap();
-    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
-        .execute(&mut gate)
-        .unwrap();
+    close_the_gate(&mut gate);
     let children: Vec<Child> = (0..16)
         .map(|i| {
             let owner = format!("job-{i}");

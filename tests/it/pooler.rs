@@ -477,7 +477,6 @@ fn run_through(url: &str, args: &[&str], want: i32) {
 /// 20 server connections) and wait at the gate, and once it opens no node has gone to two owners.
 #[test]
 fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node() {
-    use diesel::RunQueryDsl;
     let server = PrivateServer::init(false);
     server.start();
     let mut yaml = String::from("nodes:\n");
@@ -491,10 +490,7 @@ fn sixteen_processes_at_a_gate_through_a_transaction_pooler_never_share_a_node()
     let bouncer = Bouncer::start(&server);
     let url = bouncer.url("sslmode=disable");
     let mut gate = diesel::PgConnection::establish(&server.socket_url("postgres")).unwrap();
-    gate.begin_test_transaction().unwrap();
-    diesel::sql_query("LOCK TABLE nodes IN EXCLUSIVE MODE")
-        .execute(&mut gate)
-        .unwrap();
+    crate::concurrency::close_the_gate(&mut gate);
     let children: Vec<Child> = (0..16)
         .map(|i| {
             molteniron_std()
